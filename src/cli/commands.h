@@ -1,0 +1,18 @@
+// Each r1 subcommand registers its flags on the CLI11 app and returns what to run once parsed.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+namespace r1 {
+
+using Command = std::function<int()>;
+
+Command add_score_command(CLI::App& app);
+
+// models/<name> beside the build directory of the running binary (build/r1 -> models/).
+std::string default_model_dir();
+
+}  // namespace r1

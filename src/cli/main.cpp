@@ -1,0 +1,33 @@
+// r1: the command-line program. Every user-caused error ends as one line on stderr and exit 1.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "common/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"r1: inference engine for DeepSeek-R1 and the DeepSeek MLA + MoE family"};
+  app.require_subcommand(1);
+  r1::Command score = r1::add_score_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (CLI::App* sub : app.get_subcommands())
+      if (sub->get_name() == "score") return score();
+  } catch (const r1::Error& e) {
+    fmt::print(stderr, "r1: error: {}\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "r1: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "r1: internal error: {}\n", e.what());
+    return 2;
+  }
+  return 1;
+}

@@ -1,0 +1,90 @@
+#include "cpu/cpu_backend.h"
+
+#include <cmath>
+
+#include "common/error.h"
+#include "cpu/linear.h"
+
+namespace r1 {
+
+namespace {
+std::vector<float> decode_vector(const TensorView* t) {
+  if (!t) return {};
+  std::vector<float> v(size_t(t->numel()));
+  decode_floats(*t, 0, int(v.size()), v.data());
+  return v;
+}
+}  // namespace
+
+void rmsnorm_row(const float* x, const float* weight, int n, float eps, float* out) {
+  double sum_squares = 0;
+  for (int i = 0; i < n; ++i) sum_squares += double(x[i]) * x[i];
+  const float inv_rms = float(1.0 / std::sqrt(sum_squares / n + eps));
+  for (int i = 0; i < n; ++i) out[i] = x[i] * inv_rms * weight[i];
+}
+
+CpuBackend::CpuBackend(const ModelConfig& config, const ModelWeights& weights, int threads)
+    : cfg_(config), w_(weights), pool_(threads) {
+  for (const LayerWeights& l : weights.layers)
+    norms_.push_back({decode_vector(l.input_layernorm), decode_vector(l.post_attention_layernorm),
+                      decode_vector(l.q_a_layernorm), decode_vector(l.kv_a_layernorm),
+                      decode_vector(l.router_bias)});
+  final_norm_ = decode_vector(weights.norm);
+  for (int i = 0; i < config.qk_rope_head_dim / 2; ++i)
+    rope_frequencies_.push_back(rope_frequency(config.rope, i));
+}
+
+Activation CpuBackend::activation(int slot, int tokens, int dim) {
+  if (int(activations_.size()) <= slot) activations_.resize(size_t(slot) + 1);
+  activations_[slot].resize(size_t(tokens) * dim);
+  return {activations_[slot].data(), tokens, dim};
+}
+
+void CpuBackend::reset_sequence(int slot, int max_tokens) {
+  if (int(cache_.size()) <= slot) cache_.resize(size_t(slot) + 1);
+  cache_[slot].capacity = max_tokens;
+  cache_[slot].latent.assign(size_t(cfg_.num_hidden_layers) * max_tokens * cfg_.kv_cache_dim(), 0.0f);
+}
+
+void CpuBackend::embed(const Batch& batch, Activation h) {
+  for (int t = 0; t < batch.size(); ++t)
+    decode_floats(*w_.embed_tokens, int64_t(batch.tokens[t]) * h.dim, h.dim, h.data + int64_t(t) * h.dim);
+}
+
+void CpuBackend::rmsnorm(int layer, Norm which, Activation h, Activation out) {
+  const auto& weight = which == Norm::attention ? norms_[layer].input : norms_[layer].post_attention;
+  for (int t = 0; t < h.tokens; ++t)
+    rmsnorm_row(h.data + int64_t(t) * h.dim, weight.data(), h.dim, cfg_.rms_norm_eps,
+                out.data + int64_t(t) * h.dim);
+}
+
+void CpuBackend::final_norm(Activation h, Activation out) {
+  for (int t = 0; t < h.tokens; ++t)
+    rmsnorm_row(h.data + int64_t(t) * h.dim, final_norm_.data(), h.dim, cfg_.rms_norm_eps,
+                out.data + int64_t(t) * h.dim);
+}
+
+void CpuBackend::add(Activation h, Activation delta) {
+  const int64_t n = int64_t(h.tokens) * h.dim;
+  for (int64_t i = 0; i < n; ++i) h.data[i] += delta.data[i];
+}
+
+void CpuBackend::run_mlp(const MlpWeights& w, const float* x, int tokens, float* out) {
+  const size_t width = size_t(w.gate.out) * tokens;
+  gate_.resize(width);
+  up_.resize(width);
+  linear(pool_, w.gate, x, tokens, gate_.data());
+  linear(pool_, w.up, x, tokens, up_.data());
+  for (size_t i = 0; i < width; ++i) gate_[i] = gate_[i] / (1.0f + std::exp(-gate_[i])) * up_[i];
+  linear(pool_, w.down, gate_.data(), tokens, out);
+}
+
+void CpuBackend::mlp(int layer, Activation x, Activation out) {
+  run_mlp(w_.layers[layer].mlp, x.data, x.tokens, out.data);
+}
+
+void CpuBackend::lm_head(Activation x, float* host_logits) {
+  linear(pool_, w_.lm_head, x.data, x.tokens, host_logits);
+}
+
+}  // namespace r1

@@ -1,0 +1,62 @@
+// The CPU backend: float32 activations, weights read in place from the checkpoint mapping
+// (FP8 and BF16 decoded row by row inside the products), and a latent KV cache per sequence.
+#pragma once
+
+#include <vector>
+
+#include "cpu/thread_pool.h"
+#include "model/backend.h"
+#include "model/config.h"
+#include "model/weights.h"
+
+namespace r1 {
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend(const ModelConfig& config, const ModelWeights& weights, int threads);
+
+  Activation activation(int slot, int tokens, int dim) override;
+  void reset_sequence(int slot, int max_tokens) override;
+
+  void embed(const Batch& batch, Activation h) override;
+  void rmsnorm(int layer, Norm which, Activation h, Activation out) override;
+  void final_norm(Activation h, Activation out) override;
+  void add(Activation h, Activation delta) override;
+  void attention(int layer, const Batch& batch, Activation x, Activation out) override;
+  void mlp(int layer, Activation x, Activation out) override;
+  void moe(int layer, Activation x, Activation out) override;
+  void lm_head(Activation x, float* host_logits) override;
+
+ private:
+  struct LayerNorms {  // norm weights decoded to float32 once (a few KB per layer)
+    std::vector<float> input, post_attention, q_a, kv_a, router_bias;
+  };
+  struct SequenceCache {  // [layers][capacity][kv_lora_rank + qk_rope]: normed latent c, roped k_pe
+    int capacity = 0;
+    std::vector<float> latent;
+    float* at(int layer, int position, int dim) {
+      return latent.data() + (int64_t(layer) * capacity + position) * dim;
+    }
+  };
+
+  void run_mlp(const MlpWeights& w, const float* x, int tokens, float* out);
+  void attend_head(int layer, int head, const Batch& batch, const float* q, float* out,
+                   std::vector<float>& kv_b_rows);
+
+  const ModelConfig& cfg_;
+  const ModelWeights& w_;
+  ThreadPool pool_;
+  std::vector<LayerNorms> norms_;
+  std::vector<float> final_norm_;
+  std::vector<float> rope_frequencies_;  // [qk_rope_head_dim / 2]
+  std::vector<SequenceCache> cache_;
+  std::vector<std::vector<float>> activations_;
+  // Scratch reused across calls so the decode loop does not allocate once warmed up.
+  std::vector<float> q_latent_, q_, kv_, attn_out_, gate_, up_, router_logits_, gathered_,
+      expert_out_;
+};
+
+// out = x · rsqrt(mean(x²) + eps) · weight, for one row of n values.
+void rmsnorm_row(const float* x, const float* weight, int n, float eps, float* out);
+
+}  // namespace r1

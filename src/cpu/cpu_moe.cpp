@@ -1,0 +1,53 @@
+// Mixture of experts on the CPU: route every token, run each chosen expert once over all the
+// tokens that picked it, add the weighted results and the shared experts.
+#include <vector>
+
+#include "cpu/cpu_backend.h"
+#include "cpu/linear.h"
+
+namespace r1 {
+
+void CpuBackend::moe(int layer, Activation x, Activation out) {
+  const LayerWeights& lw = w_.layers[layer];
+  const RoutingParams& rp = cfg_.routing;
+  const int n = x.tokens, hidden = x.dim, experts = rp.n_routed_experts, top_k = rp.num_experts_per_tok;
+
+  router_logits_.resize(size_t(n) * experts);
+  linear(pool_, lw.router, x.data, n, router_logits_.data());
+  std::vector<int> chosen(size_t(n) * top_k);
+  std::vector<float> weights(size_t(n) * top_k), scratch(size_t(2) * experts);
+  const float* bias = norms_[layer].router_bias.empty() ? nullptr : norms_[layer].router_bias.data();
+  for (int t = 0; t < n; ++t)
+    route_token(rp, router_logits_.data() + int64_t(t) * experts, bias, scratch.data(),
+                chosen.data() + int64_t(t) * top_k, weights.data() + int64_t(t) * top_k);
+
+  // Token copies grouped by expert, in token order within each expert.
+  auto copies = std::vector<std::vector<int>>(size_t(experts));
+  for (int i = 0; i < n * top_k; ++i) copies[chosen[i]].push_back(i);
+
+  std::fill(out.data, out.data + int64_t(n) * hidden, 0.0f);
+  for (int e = 0; e < experts; ++e) {
+    const int m = int(copies[e].size());
+    if (m == 0) continue;
+    gathered_.resize(size_t(m) * hidden);
+    expert_out_.resize(size_t(m) * hidden);
+    for (int r = 0; r < m; ++r) {
+      const float* src = x.data + int64_t(copies[e][r] / top_k) * hidden;
+      std::copy(src, src + hidden, gathered_.data() + int64_t(r) * hidden);
+    }
+    run_mlp(lw.experts[e], gathered_.data(), m, expert_out_.data());
+    for (int r = 0; r < m; ++r) {
+      const int copy = copies[e][r];
+      float* dst = out.data + int64_t(copy / top_k) * hidden;
+      const float* src = expert_out_.data() + int64_t(r) * hidden;
+      for (int i = 0; i < hidden; ++i) dst[i] += weights[copy] * src[i];
+    }
+  }
+  if (cfg_.n_shared_experts > 0) {
+    expert_out_.resize(size_t(n) * hidden);
+    run_mlp(lw.shared_experts, x.data, n, expert_out_.data());
+    for (int64_t i = 0; i < int64_t(n) * hidden; ++i) out.data[i] += expert_out_[i];
+  }
+}
+
+}  // namespace r1

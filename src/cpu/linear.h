@@ -1,0 +1,21 @@
+// Float32 matrix products against checkpoint weights as stored (F32/F16/BF16/FP8 block-scaled):
+// each weight row is decoded once per call and used for every token of the batch.
+#pragma once
+
+#include "cpu/thread_pool.h"
+#include "io/safetensors.h"
+#include "model/weights.h"
+
+namespace r1 {
+
+// n consecutive values of a float-typed tensor (F32, F16, BF16) as float32.
+void decode_floats(const TensorView& t, int64_t first, int n, float* out);
+// Row `row` of W (length w.in) as float32, applying the FP8 block scales.
+void decode_row(const Linear& w, int row, float* out);
+
+float dot(const float* a, const float* b, int n);
+
+// y[t][o] = Σ_i x[t][i] · W[o][i] for t < tokens; x [tokens, w.in], y [tokens, w.out].
+void linear(ThreadPool& pool, const Linear& w, const float* x, int tokens, float* y);
+
+}  // namespace r1

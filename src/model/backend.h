@@ -1,0 +1,45 @@
+// The coarse operations the forward pass is written against. A backend (cpu/, cuda/) owns the
+// weights' placement, the activations, the latent KV cache and its own fusions.
+#pragma once
+
+#include <vector>
+
+namespace r1 {
+
+// The tokens of one forward call. Tokens of several sequences may be mixed; each token
+// attends to the cached positions [0, position] of its own sequence.
+struct Batch {
+  std::vector<int> tokens;     // [n]
+  std::vector<int> positions;  // [n] position of each token in its sequence, from 0
+  std::vector<int> sequences;  // [n] KV cache slot of each token's sequence
+  int size() const { return int(tokens.size()); }
+};
+
+// A [tokens, dim] float32 activation matrix in the backend's memory.
+struct Activation {
+  float* data = nullptr;
+  int tokens = 0, dim = 0;
+};
+
+enum class Norm { attention, ffn };  // input_layernorm, post_attention_layernorm
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // Reusable buffer `slot` sized for [tokens, dim]; valid until the next call with that slot.
+  virtual Activation activation(int slot, int tokens, int dim) = 0;
+  // The KV cache of sequence `slot` holds `max_tokens` positions; its contents are discarded.
+  virtual void reset_sequence(int slot, int max_tokens) = 0;
+
+  virtual void embed(const Batch& batch, Activation h) = 0;
+  virtual void rmsnorm(int layer, Norm which, Activation h, Activation out) = 0;
+  virtual void final_norm(Activation h, Activation out) = 0;
+  virtual void add(Activation h, Activation delta) = 0;  // h += delta
+  virtual void attention(int layer, const Batch& batch, Activation x, Activation out) = 0;
+  virtual void mlp(int layer, Activation x, Activation out) = 0;
+  virtual void moe(int layer, Activation x, Activation out) = 0;
+  virtual void lm_head(Activation x, float* host_logits) = 0;  // [tokens, vocab] in host memory
+};
+
+}  // namespace r1

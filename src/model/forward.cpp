@@ -1,0 +1,29 @@
+#include "model/forward.h"
+
+namespace r1 {
+
+// The DeepSeek decoder (DESIGN.md §3), written once for every backend: pre-norm residual
+// blocks of MLA attention and a dense MLP or MoE feed-forward.
+void forward(Backend& backend, const ModelConfig& config, const Batch& batch, float* logits) {
+  const int n = batch.size(), hidden = config.hidden_size;
+  Activation h = backend.activation(0, n, hidden);  // residual stream
+  Activation x = backend.activation(1, n, hidden);  // normed input of a block
+  Activation y = backend.activation(2, n, hidden);  // output of a block
+
+  backend.embed(batch, h);
+  for (int layer = 0; layer < config.num_hidden_layers; ++layer) {
+    backend.rmsnorm(layer, Norm::attention, h, x);
+    backend.attention(layer, batch, x, y);
+    backend.add(h, y);
+    backend.rmsnorm(layer, Norm::ffn, h, x);
+    if (config.is_moe_layer(layer))
+      backend.moe(layer, x, y);
+    else
+      backend.mlp(layer, x, y);
+    backend.add(h, y);
+  }
+  backend.final_norm(h, x);
+  backend.lm_head(x, logits);
+}
+
+}  // namespace r1

@@ -1,0 +1,11 @@
+#pragma once
+
+#include "model/backend.h"
+#include "model/config.h"
+
+namespace r1 {
+
+// One forward pass of the decoder over `batch`; writes [batch.size(), vocab] logits.
+void forward(Backend& backend, const ModelConfig& config, const Batch& batch, float* logits);
+
+}  // namespace r1
