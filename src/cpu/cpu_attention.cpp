@@ -9,7 +9,8 @@
 
 namespace r1 {
 
-void CpuBackend::attention(int layer, const Batch& batch, Activation x, Activation out) {
+void CpuBackend::attention(int layer, Activation x, Activation out) {
+  const Batch& batch = *batch_;
   const LayerWeights& lw = w_.layers[layer];
   const int n = batch.size(), heads = cfg_.num_attention_heads, qk_dim = cfg_.qk_head_dim();
   const int latent_dim = cfg_.kv_lora_rank, rope_dim = cfg_.qk_rope_head_dim;

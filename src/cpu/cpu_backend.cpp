@@ -46,9 +46,9 @@ void CpuBackend::reset_sequence(int slot, int max_tokens) {
   cache_[slot].latent.assign(size_t(cfg_.num_hidden_layers) * max_tokens * cfg_.kv_cache_dim(), 0.0f);
 }
 
-void CpuBackend::embed(const Batch& batch, Activation h) {
-  for (int t = 0; t < batch.size(); ++t)
-    decode_floats(*w_.embed_tokens, int64_t(batch.tokens[t]) * h.dim, h.dim, h.data + int64_t(t) * h.dim);
+void CpuBackend::embed(Activation h) {
+  for (int t = 0; t < batch_->size(); ++t)
+    decode_floats(*w_.embed_tokens, int64_t(batch_->tokens[t]) * h.dim, h.dim, h.data + int64_t(t) * h.dim);
 }
 
 void CpuBackend::rmsnorm(int layer, Norm which, Activation h, Activation out) {

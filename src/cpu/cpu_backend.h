@@ -18,11 +18,12 @@ class CpuBackend final : public Backend {
   Activation activation(int slot, int tokens, int dim) override;
   void reset_sequence(int slot, int max_tokens) override;
 
-  void embed(const Batch& batch, Activation h) override;
+  void prepare(const Batch& batch) override { batch_ = &batch; }
+  void embed(Activation h) override;
   void rmsnorm(int layer, Norm which, Activation h, Activation out) override;
   void final_norm(Activation h, Activation out) override;
   void add(Activation h, Activation delta) override;
-  void attention(int layer, const Batch& batch, Activation x, Activation out) override;
+  void attention(int layer, Activation x, Activation out) override;
   void mlp(int layer, Activation x, Activation out) override;
   void moe(int layer, Activation x, Activation out) override;
   void lm_head(Activation x, float* host_logits) override;
@@ -46,6 +47,7 @@ class CpuBackend final : public Backend {
   const ModelConfig& cfg_;
   const ModelWeights& w_;
   ThreadPool pool_;
+  const Batch* batch_ = nullptr;  // the batch of the forward call in progress
   std::vector<LayerNorms> norms_;
   std::vector<float> final_norm_;
   std::vector<float> rope_frequencies_;  // [qk_rope_head_dim / 2]

@@ -31,12 +31,14 @@ class Backend {
   virtual Activation activation(int slot, int tokens, int dim) = 0;
   // The KV cache of sequence `slot` holds `max_tokens` positions; its contents are discarded.
   virtual void reset_sequence(int slot, int max_tokens) = 0;
+  // Called once per forward call before any op, with the batch every op of that call sees.
+  virtual void prepare(const Batch& batch) = 0;
 
-  virtual void embed(const Batch& batch, Activation h) = 0;
+  virtual void embed(Activation h) = 0;
   virtual void rmsnorm(int layer, Norm which, Activation h, Activation out) = 0;
   virtual void final_norm(Activation h, Activation out) = 0;
   virtual void add(Activation h, Activation delta) = 0;  // h += delta
-  virtual void attention(int layer, const Batch& batch, Activation x, Activation out) = 0;
+  virtual void attention(int layer, Activation x, Activation out) = 0;
   virtual void mlp(int layer, Activation x, Activation out) = 0;
   virtual void moe(int layer, Activation x, Activation out) = 0;
   virtual void lm_head(Activation x, float* host_logits) = 0;  // [tokens, vocab] in host memory

@@ -10,10 +10,11 @@ void forward(Backend& backend, const ModelConfig& config, const Batch& batch, fl
   Activation x = backend.activation(1, n, hidden);  // normed input of a block
   Activation y = backend.activation(2, n, hidden);  // output of a block
 
-  backend.embed(batch, h);
+  backend.prepare(batch);
+  backend.embed(h);
   for (int layer = 0; layer < config.num_hidden_layers; ++layer) {
     backend.rmsnorm(layer, Norm::attention, h, x);
-    backend.attention(layer, batch, x, y);
+    backend.attention(layer, x, y);
     backend.add(h, y);
     backend.rmsnorm(layer, Norm::ffn, h, x);
     if (config.is_moe_layer(layer))
