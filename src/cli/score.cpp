@@ -9,7 +9,7 @@
 
 #include "cli/commands.h"
 #include "common/error.h"
-#include "cpu/cpu_backend.h"
+#include "engine/backend_factory.h"
 #include "engine/score.h"
 #include "io/safetensors.h"
 #include "model/model.h"
@@ -44,15 +44,16 @@ struct ScoreOptions {
   std::string tokens;
   int chunk = 0;
   int threads = 0;
+  std::string device = "cpu";
   std::string logits_out;
 };
 
 int run_score(const ScoreOptions& o) {
   const std::vector<int> tokens = parse_token_list(o.tokens);
   auto model = Model::load(o.model);
-  CpuBackend backend(model->config, model->weights, o.threads);
+  auto backend = make_backend(o.device, *model, o.threads);
   const auto start = std::chrono::steady_clock::now();
-  const std::vector<float> logits = teacher_forced_logits(backend, model->config, tokens, o.chunk);
+  const std::vector<float> logits = teacher_forced_logits(*backend, model->config, tokens, o.chunk);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const int vocab = model->config.vocab_size;
 
@@ -85,6 +86,7 @@ Command add_score_command(CLI::App& app) {
   cmd->add_option("--tokens", options->tokens, "comma-separated token ids, e.g. \"0,15,27\"")->required();
   cmd->add_option("--chunk", options->chunk, "tokens per forward call (1 = the decode path; 0 = all)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--device", options->device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--threads", options->threads, "CPU threads (0 = one per core)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--logits-out", options->logits_out, "write logits F32 [T, vocab] as safetensors");

@@ -1,0 +1,91 @@
+// Host-side entry points of the CUDA kernels (one op per kernels/*.cu file). All pointers are
+// device pointers; activations are float32 row-major [tokens, dim].
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "r1/rope.h"
+#include "r1/routing.h"
+
+namespace r1::cuda {
+
+enum class WeightType : int { f32, f16, bf16, e4m3 };
+
+// A [out, in] weight as stored in the checkpoint; e4m3 carries its block scales:
+// W[o][i] = e4m3(q[o][i]) * scale_inv[o / block][i / block].
+struct WeightView {
+  const void* data = nullptr;
+  const float* scale_inv = nullptr;
+  WeightType type = WeightType::f32;
+  int out = 0, in = 0, block = 128;
+};
+
+// linear.cu — y = x · Wᵀ for `groups` weights of equal shape. Group g owns rows
+// [row_offsets[g], row_offsets[g+1]) of x and y; row_offsets == nullptr means one group of
+// `rows` rows. `rows` bounds every group's row count (it sizes the grid). Empty groups cost
+// one early-exiting block per tile.
+void grouped_linear(const WeightView* weights, const int* row_offsets, int groups, int rows,
+                    int out, int in, const float* x, float* y, cudaStream_t stream);
+
+// elementwise.cu
+void add_inplace(float* h, const float* delta, int64_t n, cudaStream_t stream);          // h += delta
+void silu_mul(const float* gate, const float* up, float* out, int64_t n, cudaStream_t stream);
+// out[t] = table[tokens[t]] decoded to float32; table [vocab, dim] of `type` (not e4m3).
+void embed_rows(const void* table, WeightType type, const int* tokens, int n, int dim, float* out,
+                cudaStream_t stream);
+
+// rmsnorm.cu — out[r] = x[r] · rsqrt(mean(x[r]²) + eps) · weight, rows of `dim`, with a row
+// stride so that a slice of a wider row can be normed.
+void rmsnorm(const float* x, int x_stride, const float* weight, int rows, int dim, float eps,
+             float* out, int out_stride, cudaStream_t stream);
+
+// rope.cu — rotates the rope part of every head of every token in place: x[t][h] at
+// x + t*token_stride + h*head_stride + offset, rope_dim values, at positions[t].
+void rope_inplace(float* x, int tokens, int heads, int token_stride, int head_stride, int offset,
+                  const int* positions, const float* frequencies, int rope_dim, float magnitude,
+                  cudaStream_t stream);
+
+// mla_cache.cu — appends each token's latent to its sequence's cache:
+// cache[seq][pos] = [rmsnorm(c)·norm_weight | rope(k_pe)], from kv [tokens, kv_lora + rope].
+void mla_cache_append(const float* kv, int tokens, int kv_lora_rank, int rope_dim,
+                      const float* norm_weight, float eps, const float* frequencies, float magnitude,
+                      const int* positions, const int* sequences, float* const* cache, cudaStream_t stream);
+
+// mla_absorb.cu — per head, q_latent[t][h] = W_UK[h]ᵀ · q_nope[t][h] (into the latent space), and
+// out[t][h] = W_UV[h] · o_latent[t][h]; W_UK/W_UV are the row blocks of kv_b.
+struct MlaShape {
+  int heads, qk_nope, qk_rope, v_dim, kv_lora_rank;
+};
+void mla_absorb_q(const WeightView& kv_b, const MlaShape& s, const float* q, int tokens,
+                  float* q_latent, cudaStream_t stream);
+void mla_v_out(const WeightView& kv_b, const MlaShape& s, const float* o_latent, int tokens,
+               float* out, cudaStream_t stream);
+
+// mla_decode.cu — attention of each (token, head) over its sequence's cached positions
+// [0, positions[t]]: softmax((q_latent·c + q_pe·k_pe)·scale) weighted sum of c.
+void mla_attention(const MlaShape& s, const float* q_latent, const float* q, const int* positions,
+                   const int* sequences, const float* const* cache, float softmax_scale, int tokens,
+                   float* o_latent, cudaStream_t stream);
+
+// moe_routing.cu — expert choice per token (rules of r1/routing.h), then the permutation that
+// groups token copies by expert, and the weighted combine back.
+struct MoeRouting {
+  int* expert_ids;       // [tokens, top_k]
+  float* expert_weights; // [tokens, top_k]
+  int* expert_offsets;   // [experts + 1] start of each expert's rows in the permuted order
+  int* copy_rows;        // [tokens * top_k] permuted row of each (token, k) copy
+  int* expert_counts;    // [experts] scratch
+  float* scratch;        // [tokens, 2 * experts]
+};
+void moe_route(const RoutingParams& p, const float* gate_logits, const float* bias, int tokens,
+               const MoeRouting& r, cudaStream_t stream);
+// permuted[copy_rows[t*k]] = x[t]
+void moe_gather(const float* x, int tokens, int top_k, int dim, const MoeRouting& r, float* permuted,
+                cudaStream_t stream);
+// out[t] (+)= Σ_k w[t][k] · expert_out[copy_rows[t][k]]
+void moe_combine(const float* expert_out, int tokens, int top_k, int dim, const MoeRouting& r,
+                 bool accumulate, float* out, cudaStream_t stream);
+
+}  // namespace r1::cuda

@@ -1,0 +1,89 @@
+// MLA attention in the absorbed form over the latent cache, one block per (token, head).
+// Each warp walks a strided subset of the positions with an online softmax; the warps' partial
+// results are merged at the end. Float32 throughout.
+#include "kernels/cuda_check.h"
+#include "kernels/weight_decode.cuh"
+
+namespace r1::cuda {
+
+namespace {
+
+constexpr int kWarps = 4, kThreads = kWarps * 32;
+constexpr int kMaxLatentPerLane = 16;  // kv_lora_rank <= 512 (R1 and every release)
+
+__global__ void __launch_bounds__(kThreads)
+mla_attention_kernel(MlaShape s, const float* q_latent, const float* q, const int* positions,
+                     const int* sequences, const float* const* cache, float scale, float* o_latent) {
+  const int t = blockIdx.x, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int latent = s.kv_lora_rank, width = latent + s.qk_rope;
+  extern __shared__ float shared[];
+  float* query = shared;                 // [latent | rope]: q_latent then q_pe
+  float* warp_acc = shared + width;      // [kWarps][latent]
+  __shared__ float warp_max_score[kWarps], warp_sum_exp[kWarps];
+
+  const float* ql = q_latent + (int64_t(t) * s.heads + h) * latent;
+  const float* q_pe = q + (int64_t(t) * s.heads + h) * (s.qk_nope + s.qk_rope) + s.qk_nope;
+  for (int i = threadIdx.x; i < latent; i += kThreads) query[i] = ql[i];
+  for (int i = threadIdx.x; i < s.qk_rope; i += kThreads) query[latent + i] = q_pe[i];
+  __syncthreads();
+
+  const float* rows = cache[sequences[t]];
+  const int len = positions[t] + 1;
+  float running_max = -INFINITY, sum_exp = 0, acc[kMaxLatentPerLane] = {};
+  for (int j = warp; j < len; j += kWarps) {
+    const float* row = rows + int64_t(j) * width;
+    float partial = 0;
+    for (int i = lane; i < width; i += 32) partial += query[i] * row[i];
+    const float score = warp_sum(partial) * scale;
+    const float new_max = fmaxf(running_max, score);
+    const float rescale = expf(running_max - new_max), p = expf(score - new_max);
+    sum_exp = sum_exp * rescale + p;
+#pragma unroll
+    for (int k = 0; k < kMaxLatentPerLane; ++k) {
+      const int c = lane + 32 * k;
+      if (c < latent) acc[k] = acc[k] * rescale + p * row[c];
+    }
+    running_max = new_max;
+  }
+#pragma unroll
+  for (int k = 0; k < kMaxLatentPerLane; ++k) {
+    const int c = lane + 32 * k;
+    if (c < latent) warp_acc[warp * latent + c] = acc[k];
+  }
+  if (lane == 0) {
+    warp_max_score[warp] = running_max;
+    warp_sum_exp[warp] = sum_exp;
+  }
+  __syncthreads();
+
+  float block_max = -INFINITY;
+  for (int w = 0; w < kWarps; ++w) block_max = fmaxf(block_max, warp_max_score[w]);
+  float total = 0, weight[kWarps];
+  for (int w = 0; w < kWarps; ++w) {
+    // A warp that saw no position has max -inf and contributes nothing.
+    weight[w] = warp_max_score[w] == -INFINITY ? 0.0f : expf(warp_max_score[w] - block_max);
+    total += warp_sum_exp[w] * weight[w];
+  }
+  float* dst = o_latent + (int64_t(t) * s.heads + h) * latent;
+  for (int c = threadIdx.x; c < latent; c += kThreads) {
+    float v = 0;
+    for (int w = 0; w < kWarps; ++w) v += warp_acc[w * latent + c] * weight[w];
+    dst[c] = v / total;
+  }
+}
+
+}  // namespace
+
+void mla_attention(const MlaShape& s, const float* q_latent, const float* q, const int* positions,
+                   const int* sequences, const float* const* cache, float softmax_scale, int tokens,
+                   float* o_latent, cudaStream_t stream) {
+  if (tokens == 0) return;
+  if (s.kv_lora_rank > 32 * kMaxLatentPerLane)
+    fail("mla_attention: kv_lora_rank {} exceeds the supported {}", s.kv_lora_rank, 32 * kMaxLatentPerLane);
+  const size_t shared = sizeof(float) * (s.kv_lora_rank + s.qk_rope + kWarps * s.kv_lora_rank);
+  mla_attention_kernel<<<dim3(tokens, s.heads), kThreads, shared, stream>>>(
+      s, q_latent, q, positions, sequences, cache, softmax_scale, o_latent);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace r1::cuda

@@ -1,0 +1,42 @@
+// RMSNorm over rows, one block per row, float32 throughout.
+#include "kernels/cuda_check.h"
+#include "kernels/weight_decode.cuh"
+
+namespace r1::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+// Sum of v over the block; every thread gets the result.
+__device__ float block_sum(float v) {
+  __shared__ float partial[kThreads / 32];
+  v = warp_sum(v);
+  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = v;
+  __syncthreads();
+  float total = 0;
+  for (int w = 0; w < kThreads / 32; ++w) total += partial[w];
+  __syncthreads();  // partial may be reused by the next call
+  return total;
+}
+
+__global__ void rmsnorm_kernel(const float* x, int x_stride, const float* weight, int dim, float eps,
+                               float* out, int out_stride) {
+  const float* row = x + int64_t(blockIdx.x) * x_stride;
+  float* dst = out + int64_t(blockIdx.x) * out_stride;
+  float sum_squares = 0;
+  for (int i = threadIdx.x; i < dim; i += kThreads) sum_squares += row[i] * row[i];
+  const float inv_rms = rsqrtf(block_sum(sum_squares) / dim + eps);
+  for (int i = threadIdx.x; i < dim; i += kThreads) dst[i] = row[i] * inv_rms * weight[i];
+}
+
+}  // namespace
+
+void rmsnorm(const float* x, int x_stride, const float* weight, int rows, int dim, float eps, float* out,
+             int out_stride, cudaStream_t stream) {
+  if (rows == 0) return;
+  rmsnorm_kernel<<<rows, kThreads, 0, stream>>>(x, x_stride, weight, dim, eps, out, out_stride);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace r1::cuda

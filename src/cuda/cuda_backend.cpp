@@ -1,0 +1,402 @@
+#include "cuda/cuda_backend.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include "cpu/linear.h"
+#include "cuda/device_memory.h"
+#include "kernels/cuda_check.h"
+#include "kernels/launch.h"
+
+namespace r1 {
+
+using namespace r1::cuda;
+
+namespace {
+
+// A linear layer on the device: its view (for kernels taking it by value) and the same view
+// in device memory (for the grouped kernel, which reads an array of them).
+struct DeviceLinear {
+  WeightView view;
+  const WeightView* device_view = nullptr;
+};
+
+struct DeviceMlp {
+  DeviceLinear gate, up, down;
+};
+
+struct DeviceExperts {  // [n_routed_experts] views each, contiguous in device memory
+  const WeightView *gate = nullptr, *up = nullptr, *down = nullptr;
+};
+
+struct DeviceLayer {
+  float *input_norm = nullptr, *post_attention_norm = nullptr, *q_a_norm = nullptr, *kv_a_norm = nullptr;
+  float* router_bias = nullptr;
+  DeviceLinear q_a, q_b, q_proj, kv_a, kv_b, o_proj, router;
+  DeviceMlp mlp, shared_experts;
+  DeviceExperts experts;
+};
+
+WeightType weight_type(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return WeightType::f32;
+    case DType::F16: return WeightType::f16;
+    case DType::BF16: return WeightType::bf16;
+    case DType::F8_E4M3: return WeightType::e4m3;
+    default: fail("internal: dtype {} is not a weight type", dtype_name(dtype));
+  }
+}
+
+// Places every weight of the model in one device allocation, tensors as stored in the
+// checkpoint, and the small float vectors (norms, router bias) decoded to float32.
+class DeviceWeights {
+ public:
+  explicit DeviceWeights(const ModelWeights& w) {
+    plan(w);
+    arena_ = static_cast<char*>(device_alloc(arena_bytes_, "model weights"));
+    Uploader uploader;
+    size_t done = 0, last_percent = 0;
+    for (const auto& [tensor, offset] : tensor_offsets_) {
+      uploader.upload(arena_ + offset, tensor->data, tensor->bytes);
+      done += tensor->bytes;
+      const size_t percent = done * 100 / std::max<size_t>(tensor_bytes_, 1);
+      if (percent >= last_percent + 10 && tensor_bytes_ > (size_t(256) << 20)) {
+        std::fprintf(stderr, "\rloading weights to the GPU: %3zu%%", percent);
+        last_percent = percent;
+      }
+    }
+    if (last_percent > 0) std::fprintf(stderr, "\n");
+    for (auto& [name, values] : float_vectors_) uploader.upload(arena_ + vector_offsets_[name], values.data(), values.size() * 4);
+    uploader.finish();
+    bind(w);
+  }
+  ~DeviceWeights() { cudaFree(arena_); }
+
+  std::vector<DeviceLayer> layers;
+  void* embed = nullptr;
+  WeightType embed_type = WeightType::f32;
+  float* final_norm = nullptr;
+  DeviceLinear lm_head;
+  size_t bytes() const { return arena_bytes_; }
+
+ private:
+  static size_t align(size_t n) { return (n + 255) / 256 * 256; }
+
+  void add_tensor(const TensorView* t) {
+    if (!t || tensor_offsets_.count(t)) return;
+    tensor_offsets_[t] = arena_bytes_;
+    arena_bytes_ += align(t->bytes);
+    tensor_bytes_ += t->bytes;
+  }
+  void add_vector(const TensorView* t) {
+    if (!t) return;
+    std::vector<float> values(size_t(t->numel()));
+    decode_floats(*t, 0, int(values.size()), values.data());
+    vector_offsets_[t->name] = arena_bytes_;
+    arena_bytes_ += align(values.size() * 4);
+    float_vectors_[t->name] = std::move(values);
+  }
+  void add_linear(const Linear& l) {
+    if (!l.weight) return;
+    add_tensor(l.weight);
+    add_tensor(l.scale_inv);
+    ++linear_count_;
+  }
+  void add_mlp(const MlpWeights& m) {
+    add_linear(m.gate);
+    add_linear(m.up);
+    add_linear(m.down);
+  }
+
+  void plan(const ModelWeights& w) {
+    add_tensor(w.embed_tokens);
+    add_vector(w.norm);
+    add_linear(w.lm_head);
+    for (const LayerWeights& l : w.layers) {
+      for (const TensorView* v : {l.input_layernorm, l.post_attention_layernorm, l.q_a_layernorm,
+                                  l.kv_a_layernorm, l.router_bias})
+        add_vector(v);
+      for (const Linear* lin : {&l.q_a, &l.q_b, &l.q_proj, &l.kv_a, &l.kv_b, &l.o_proj, &l.router}) add_linear(*lin);
+      add_mlp(l.mlp);
+      add_mlp(l.shared_experts);
+      for (const MlpWeights& e : l.experts) add_mlp(e);
+    }
+    views_offset_ = arena_bytes_;
+    arena_bytes_ += align(linear_count_ * sizeof(WeightView));
+  }
+
+  float* vector(const TensorView* t) {
+    return t ? reinterpret_cast<float*>(arena_ + vector_offsets_.at(t->name)) : nullptr;
+  }
+
+  // Fills the view and stores it in the next slot of the device view table.
+  DeviceLinear linear(const Linear& l) {
+    DeviceLinear d;
+    if (!l.weight) return d;
+    d.view.data = arena_ + tensor_offsets_.at(l.weight);
+    d.view.scale_inv = l.scale_inv ? reinterpret_cast<const float*>(arena_ + tensor_offsets_.at(l.scale_inv)) : nullptr;
+    d.view.type = weight_type(l.weight->dtype);
+    d.view.out = l.out;
+    d.view.in = l.in;
+    d.view.block = l.block > 0 ? l.block : 128;
+    WeightView* slot = reinterpret_cast<WeightView*>(arena_ + views_offset_) + views_used_++;
+    CUDA_CHECK(cudaMemcpy(slot, &d.view, sizeof d.view, cudaMemcpyHostToDevice));
+    d.device_view = slot;
+    return d;
+  }
+  DeviceMlp mlp(const MlpWeights& m) { return {linear(m.gate), linear(m.up), linear(m.down)}; }
+
+  void bind(const ModelWeights& w) {
+    embed = arena_ + tensor_offsets_.at(w.embed_tokens);
+    embed_type = weight_type(w.embed_tokens->dtype);
+    final_norm = vector(w.norm);
+    lm_head = linear(w.lm_head);
+    for (const LayerWeights& l : w.layers) {
+      DeviceLayer d;
+      d.input_norm = vector(l.input_layernorm);
+      d.post_attention_norm = vector(l.post_attention_layernorm);
+      d.q_a_norm = vector(l.q_a_layernorm);
+      d.kv_a_norm = vector(l.kv_a_layernorm);
+      d.router_bias = vector(l.router_bias);
+      d.q_a = linear(l.q_a);
+      d.q_b = linear(l.q_b);
+      d.q_proj = linear(l.q_proj);
+      d.kv_a = linear(l.kv_a);
+      d.kv_b = linear(l.kv_b);
+      d.o_proj = linear(l.o_proj);
+      d.router = linear(l.router);
+      d.mlp = mlp(l.mlp);
+      d.shared_experts = mlp(l.shared_experts);
+      // Experts' views go into the table one projection at a time, so each projection's
+      // views are contiguous: the grouped kernel indexes them by expert.
+      const WeightView* first[3] = {};
+      for (int proj = 0; proj < 3; ++proj)
+        for (size_t e = 0; e < l.experts.size(); ++e) {
+          const Linear& lin = proj == 0 ? l.experts[e].gate : proj == 1 ? l.experts[e].up : l.experts[e].down;
+          DeviceLinear dl = linear(lin);
+          if (e == 0) first[proj] = dl.device_view;
+        }
+      d.experts = {first[0], first[1], first[2]};
+      layers.push_back(d);
+    }
+  }
+
+  char* arena_ = nullptr;
+  size_t arena_bytes_ = 0, tensor_bytes_ = 0, views_offset_ = 0, linear_count_ = 0, views_used_ = 0;
+  std::map<const TensorView*, size_t> tensor_offsets_;
+  std::map<std::string, size_t> vector_offsets_;
+  std::map<std::string, std::vector<float>> float_vectors_;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(const ModelConfig& config, const ModelWeights& weights) : cfg_(config), w_(weights) {
+    CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    std::vector<float> frequencies;
+    for (int i = 0; i < config.qk_rope_head_dim / 2; ++i) frequencies.push_back(rope_frequency(config.rope, i));
+    rope_frequencies_ = upload(frequencies, "rope frequencies");
+    shape_ = {config.num_attention_heads, config.qk_nope_head_dim, config.qk_rope_head_dim, config.v_head_dim,
+              config.kv_lora_rank};
+  }
+  ~CudaBackend() override {
+    cudaStreamSynchronize(stream_);
+    cudaStreamDestroy(stream_);
+  }
+
+  Activation activation(int slot, int tokens, int dim) override {
+    if (int(activations_.size()) <= slot) activations_.resize(size_t(slot) + 1);
+    return {activations_[slot].reserve_as<float>(size_t(tokens) * dim, "activations"), tokens, dim};
+  }
+
+  void reset_sequence(int slot, int max_tokens) override {
+    if (int(caches_.size()) <= slot) {
+      caches_.resize(size_t(slot) + 1);
+      cache_capacity_.resize(caches_.size(), 0);
+    }
+    const size_t dim = cfg_.kv_cache_dim();
+    caches_[slot].reserve_as<float>(size_t(max_tokens) * dim * cfg_.num_hidden_layers, "KV cache");
+    cache_capacity_[slot] = max_tokens;
+    // Per-layer tables of sequence base pointers, [layer][sequence], as the kernels index them.
+    const size_t sequences = caches_.size();
+    std::vector<float*> table(size_t(cfg_.num_hidden_layers) * sequences, nullptr);
+    for (size_t s = 0; s < sequences; ++s)
+      for (int l = 0; l < cfg_.num_hidden_layers && caches_[s].data(); ++l)
+        table[l * sequences + s] = static_cast<float*>(caches_[s].data()) + size_t(l) * cache_capacity_[s] * dim;
+    float** device_table = layer_cache_table_.reserve_as<float*>(table.size(), "KV cache table");
+    CUDA_CHECK(cudaMemcpy(device_table, table.data(), table.size() * sizeof(float*), cudaMemcpyHostToDevice));
+  }
+
+  void prepare(const Batch& batch) override {
+    n_ = batch.size();
+    for (int t = 0; t < n_; ++t) {
+      const int s = batch.sequences[t];
+      if (s < 0 || s >= int(cache_capacity_.size()) || batch.positions[t] >= cache_capacity_[s])
+        fail("internal: token {} at position {} outside the KV cache of sequence {}", t, batch.positions[t], s);
+    }
+    std::vector<int> packed(batch.tokens);
+    packed.insert(packed.end(), batch.positions.begin(), batch.positions.end());
+    packed.insert(packed.end(), batch.sequences.begin(), batch.sequences.end());
+    int* d = batch_ints_.reserve_as<int>(packed.size(), "batch");
+    CUDA_CHECK(cudaMemcpyAsync(d, packed.data(), packed.size() * sizeof(int), cudaMemcpyHostToDevice, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));  // `packed` is freed on return
+    tokens_ = d;
+    positions_ = d + n_;
+    sequences_ = d + 2 * n_;
+  }
+
+  void embed(Activation h) override { embed_rows(w_.embed, w_.embed_type, tokens_, n_, h.dim, h.data, stream_); }
+
+  void rmsnorm(int layer, Norm which, Activation h, Activation out) override {
+    const DeviceLayer& l = w_.layers[layer];
+    cuda::rmsnorm(h.data, h.dim, which == Norm::attention ? l.input_norm : l.post_attention_norm, h.tokens, h.dim,
+                  cfg_.rms_norm_eps, out.data, out.dim, stream_);
+  }
+
+  void final_norm(Activation h, Activation out) override {
+    cuda::rmsnorm(h.data, h.dim, w_.final_norm, h.tokens, h.dim, cfg_.rms_norm_eps, out.data, out.dim, stream_);
+  }
+
+  void add(Activation h, Activation delta) override {
+    add_inplace(h.data, delta.data, int64_t(h.tokens) * h.dim, stream_);
+  }
+
+  void attention(int layer, Activation x, Activation out) override;
+  void mlp(int layer, Activation x, Activation out) override { run_mlp(w_.layers[layer].mlp, x.data, x.tokens, out.data); }
+  void moe(int layer, Activation x, Activation out) override;
+
+  void lm_head(Activation x, float* host_logits) override {
+    float* logits = scratch(0, size_t(x.tokens) * cfg_.vocab_size);
+    linear(w_.lm_head, x.data, x.tokens, logits);
+    CUDA_CHECK(cudaMemcpyAsync(host_logits, logits, size_t(x.tokens) * cfg_.vocab_size * sizeof(float),
+                               cudaMemcpyDeviceToHost, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+ private:
+  float* scratch(int slot, size_t count) {
+    if (int(scratch_.size()) <= slot) scratch_.resize(size_t(slot) + 1);
+    return scratch_[slot].reserve_as<float>(count, "scratch");
+  }
+  template <typename T>
+  T* upload(const std::vector<T>& values, const std::string& what) {
+    owned_.emplace_back();
+    T* d = owned_.back().reserve_as<T>(values.size(), what);
+    CUDA_CHECK(cudaMemcpy(d, values.data(), values.size() * sizeof(T), cudaMemcpyHostToDevice));
+    return d;
+  }
+  void linear(const DeviceLinear& l, const float* x, int rows, float* y) {
+    grouped_linear(l.device_view, nullptr, 1, rows, l.view.out, l.view.in, x, y, stream_);
+  }
+  void run_mlp(const DeviceMlp& m, const float* x, int rows, float* out) {
+    const size_t width = size_t(rows) * m.gate.view.out;
+    float* gate = scratch(1, width);
+    float* up = scratch(2, width);
+    linear(m.gate, x, rows, gate);
+    linear(m.up, x, rows, up);
+    silu_mul(gate, up, gate, int64_t(width), stream_);
+    linear(m.down, gate, rows, out);
+  }
+
+  const ModelConfig& cfg_;
+  DeviceWeights w_;
+  cudaStream_t stream_ = nullptr;
+  MlaShape shape_{};
+  float* rope_frequencies_ = nullptr;
+  int n_ = 0;
+  int *tokens_ = nullptr, *positions_ = nullptr, *sequences_ = nullptr;
+  DeviceBuffer batch_ints_, layer_cache_table_, routing_ints_;
+  std::vector<DeviceBuffer> activations_, scratch_, caches_, owned_;
+  std::vector<int> cache_capacity_;
+};
+
+void CudaBackend::attention(int layer, Activation x, Activation out) {
+  const DeviceLayer& l = w_.layers[layer];
+  const int n = x.tokens, heads = cfg_.num_attention_heads, qk_dim = cfg_.qk_head_dim();
+  const int latent = cfg_.kv_lora_rank, rope_dim = cfg_.qk_rope_head_dim;
+  float* q = scratch(3, size_t(n) * heads * qk_dim);
+  if (cfg_.q_lora_rank > 0) {
+    float* q_low = scratch(4, size_t(n) * cfg_.q_lora_rank);
+    linear(l.q_a, x.data, n, q_low);
+    cuda::rmsnorm(q_low, cfg_.q_lora_rank, l.q_a_norm, n, cfg_.q_lora_rank, cfg_.rms_norm_eps, q_low,
+                  cfg_.q_lora_rank, stream_);
+    linear(l.q_b, q_low, n, q);
+  } else {
+    linear(l.q_proj, x.data, n, q);
+  }
+  float* kv = scratch(5, size_t(n) * cfg_.kv_cache_dim());
+  linear(l.kv_a, x.data, n, kv);
+  const float magnitude = rope_magnitude(cfg_.rope);
+  rope_inplace(q, n, heads, heads * qk_dim, qk_dim, cfg_.qk_nope_head_dim, positions_, rope_frequencies_, rope_dim,
+               magnitude, stream_);
+  float* const* cache = static_cast<float* const*>(layer_cache_table_.data()) + size_t(layer) * caches_.size();
+  mla_cache_append(kv, n, latent, rope_dim, l.kv_a_norm, cfg_.rms_norm_eps, rope_frequencies_, magnitude,
+                   positions_, sequences_, cache, stream_);
+
+  float* q_latent = scratch(6, size_t(n) * heads * latent);
+  float* o_latent = scratch(7, size_t(n) * heads * latent);
+  float* attn = scratch(8, size_t(n) * heads * cfg_.v_head_dim);
+  mla_absorb_q(l.kv_b.view, shape_, q, n, q_latent, stream_);
+  mla_attention(shape_, q_latent, q, positions_, sequences_, cache, cfg_.softmax_scale(), n, o_latent, stream_);
+  mla_v_out(l.kv_b.view, shape_, o_latent, n, attn, stream_);
+  linear(l.o_proj, attn, n, out.data);
+}
+
+void CudaBackend::moe(int layer, Activation x, Activation out) {
+  const DeviceLayer& l = w_.layers[layer];
+  const RoutingParams& rp = cfg_.routing;
+  const int n = x.tokens, hidden = x.dim, experts = rp.n_routed_experts, top_k = rp.num_experts_per_tok;
+  const int width = cfg_.moe_intermediate_size, copies = n * top_k;
+
+  float* logits = scratch(9, size_t(n) * experts);
+  linear(l.router, x.data, n, logits);
+  MoeRouting r;
+  r.expert_ids = routing_ints_.reserve_as<int>(size_t(copies) * 2 + 2 * experts + 1, "routing");
+  r.copy_rows = r.expert_ids + copies;
+  r.expert_offsets = r.copy_rows + copies;
+  r.expert_counts = r.expert_offsets + experts + 1;
+  r.expert_weights = scratch(10, copies);
+  r.scratch = scratch(11, size_t(n) * 2 * experts);
+  moe_route(rp, logits, l.router_bias, n, r, stream_);
+
+  float* permuted = scratch(12, size_t(copies) * hidden);
+  float* gate = scratch(1, size_t(copies) * width);
+  float* up = scratch(2, size_t(copies) * width);
+  float* expert_out = scratch(13, size_t(copies) * hidden);
+  moe_gather(x.data, n, top_k, hidden, r, permuted, stream_);
+  // Each token picks an expert at most once, so no expert has more than n rows.
+  grouped_linear(l.experts.gate, r.expert_offsets, experts, n, width, hidden, permuted, gate, stream_);
+  grouped_linear(l.experts.up, r.expert_offsets, experts, n, width, hidden, permuted, up, stream_);
+  silu_mul(gate, up, gate, int64_t(copies) * width, stream_);
+  grouped_linear(l.experts.down, r.expert_offsets, experts, n, hidden, width, gate, expert_out, stream_);
+  moe_combine(expert_out, n, top_k, hidden, r, /*accumulate=*/false, out.data, stream_);
+  if (cfg_.n_shared_experts > 0) {
+    float* shared = scratch(14, size_t(n) * hidden);
+    run_mlp(l.shared_experts, x.data, n, shared);
+    add_inplace(out.data, shared, int64_t(n) * hidden, stream_);
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& config, const ModelWeights& weights) {
+  std::string reason;
+  if (!cuda_device_available(&reason)) fail("--device cuda: {}", reason);
+  return std::make_unique<CudaBackend>(config, weights);
+}
+
+bool cuda_device_available(std::string* reason) {
+  int count = 0;
+  cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    if (reason) *reason = status != cudaSuccess ? fmt::format("no CUDA device ({})", cudaGetErrorString(status))
+                                                 : "no CUDA device found";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace r1

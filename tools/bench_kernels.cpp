@@ -1,0 +1,236 @@
+// Kernel benchmarks at DeepSeek-R1's real shapes, each figure beside a ceiling measured in the
+// same run: HBM bandwidth (a large device-to-device copy) and dense BF16 tensor throughput
+// (cuBLAS). Prints one JSON object per line; the last line is a summary table.
+#include <cublas_v2.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <functional>
+#include <random>
+#include <vector>
+
+#include "kernels/cuda_check.h"
+#include "kernels/launch.h"
+
+using namespace r1;
+using namespace r1::cuda;
+
+namespace {
+
+#define CUBLAS_CHECK(call)                                                       \
+  do {                                                                           \
+    cublasStatus_t s_ = (call);                                                  \
+    if (s_ != CUBLAS_STATUS_SUCCESS) fail("cuBLAS error in {}: {}", #call, int(s_)); \
+  } while (0)
+
+// Median time in milliseconds of `fn` over `repeats` runs after `warmup` runs.
+double time_ms(const std::function<void()>& fn, int warmup = 3, int repeats = 20) {
+  cudaEvent_t start, stop;
+  CUDA_CHECK(cudaEventCreate(&start));
+  CUDA_CHECK(cudaEventCreate(&stop));
+  for (int i = 0; i < warmup; ++i) fn();
+  std::vector<float> times;
+  for (int i = 0; i < repeats; ++i) {
+    CUDA_CHECK(cudaEventRecord(start));
+    fn();
+    CUDA_CHECK(cudaEventRecord(stop));
+    CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    times.push_back(ms);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+  return times[times.size() / 2];
+}
+
+void* alloc_random(size_t bytes, uint32_t seed) {
+  std::vector<uint8_t> host(bytes);
+  std::mt19937 rng(seed);
+  for (auto& b : host) b = uint8_t(rng());
+  // Keep floats finite: random bytes as float32 can be NaN/huge, so fill float buffers below.
+  void* d;
+  CUDA_CHECK(cudaMalloc(&d, bytes));
+  CUDA_CHECK(cudaMemcpy(d, host.data(), bytes, cudaMemcpyHostToDevice));
+  return d;
+}
+
+float* alloc_floats(size_t n, uint32_t seed, float scale) {
+  std::vector<float> host(n);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  for (auto& v : host) v = dist(rng);
+  float* d;
+  CUDA_CHECK(cudaMalloc(&d, n * 4));
+  CUDA_CHECK(cudaMemcpy(d, host.data(), n * 4, cudaMemcpyHostToDevice));
+  return d;
+}
+
+struct Ceilings {
+  double bandwidth_gbs, bf16_tflops;
+};
+
+Ceilings measure_ceilings() {
+  const size_t bytes = size_t(2) << 30;
+  void *a, *b;
+  CUDA_CHECK(cudaMalloc(&a, bytes));
+  CUDA_CHECK(cudaMalloc(&b, bytes));
+  CUDA_CHECK(cudaMemset(a, 1, bytes));
+  const double copy_ms = time_ms([&] { CUDA_CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice)); });
+  cudaFree(a);
+  cudaFree(b);
+
+  const int n = 8192;
+  cublasHandle_t handle;
+  CUBLAS_CHECK(cublasCreate(&handle));
+  void* x = alloc_random(size_t(n) * n * 2, 1);
+  void* y = alloc_random(size_t(n) * n * 2, 2);
+  void* z;
+  CUDA_CHECK(cudaMalloc(&z, size_t(n) * n * 2));
+  // Random bf16 bytes include NaN/Inf patterns; mask to moderate exponents is unnecessary for
+  // timing on the tensor cores, which do not slow down on special values.
+  const float one = 1, zero = 0;
+  const double gemm_ms = time_ms([&] {
+    CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, x, CUDA_R_16BF, n, y, CUDA_R_16BF,
+                              n, &zero, z, CUDA_R_16BF, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  });
+  cublasDestroy(handle);
+  cudaFree(x);
+  cudaFree(y);
+  cudaFree(z);
+  Ceilings c{2.0 * bytes / (copy_ms * 1e-3) / 1e9, 2.0 * n * n * double(n) / (gemm_ms * 1e-3) / 1e12};
+  fmt::print("{{\"bench\":\"ceilings\",\"copy_gbs\":{:.0f},\"bf16_gemm_tflops\":{:.0f}}}\n", c.bandwidth_gbs, c.bf16_tflops);
+  return c;
+}
+
+// MLA decode at R1's shape: 128 heads, latent 512 + rope 64, float32 cache, one token per sequence.
+void bench_mla_decode(const Ceilings& c, std::vector<std::string>& table) {
+  const MlaShape s{128, 128, 64, 128, 512};
+  const int width = s.kv_lora_rank + s.qk_rope;
+  for (int batch : {1, 32, 128})
+    for (int context : {1024, 4096, 32768}) {
+      const size_t cache_floats = size_t(batch) * context * width;
+      if (cache_floats * 4 > (size_t(24) << 30)) continue;
+      float* cache = alloc_floats(cache_floats, 3, 1.0f);
+      std::vector<float*> ptrs;
+      for (int b = 0; b < batch; ++b) ptrs.push_back(cache + size_t(b) * context * width);
+      float** dptrs;
+      CUDA_CHECK(cudaMalloc(&dptrs, batch * sizeof(float*)));
+      CUDA_CHECK(cudaMemcpy(dptrs, ptrs.data(), batch * sizeof(float*), cudaMemcpyHostToDevice));
+      std::vector<int> positions(batch, context - 1), sequences(batch);
+      for (int b = 0; b < batch; ++b) sequences[b] = b;
+      int* dints;
+      CUDA_CHECK(cudaMalloc(&dints, 2 * batch * sizeof(int)));
+      CUDA_CHECK(cudaMemcpy(dints, positions.data(), batch * sizeof(int), cudaMemcpyHostToDevice));
+      CUDA_CHECK(cudaMemcpy(dints + batch, sequences.data(), batch * sizeof(int), cudaMemcpyHostToDevice));
+      float* q_latent = alloc_floats(size_t(batch) * s.heads * s.kv_lora_rank, 4, 0.05f);
+      float* q = alloc_floats(size_t(batch) * s.heads * (s.qk_nope + s.qk_rope), 5, 0.1f);
+      float* out;
+      CUDA_CHECK(cudaMalloc(&out, size_t(batch) * s.heads * s.kv_lora_rank * 4));
+      const double ms = time_ms([&] {
+        mla_attention(s, q_latent, q, dints, dints + batch, dptrs, 0.1f, batch, out, nullptr);
+      });
+      const double gbs = cache_floats * 4.0 / (ms * 1e-3) / 1e9;
+      fmt::print("{{\"bench\":\"mla_decode\",\"batch\":{},\"context\":{},\"ms\":{:.4f},\"cache_gbs\":{:.0f},\"pct_bandwidth\":{:.1f}}}\n",
+                 batch, context, ms, gbs, 100 * gbs / c.bandwidth_gbs);
+      table.push_back(fmt::format("mla_decode b={:<3} ctx={:<5} {:9.3f} ms {:7.0f} GB/s {:5.1f}% of copy bw", batch,
+                                  context, ms, gbs, 100 * gbs / c.bandwidth_gbs));
+      for (void* p : {(void*)cache, (void*)dptrs, (void*)dints, (void*)q_latent, (void*)q, (void*)out}) cudaFree(p);
+    }
+}
+
+// Grouped expert GEMM at R1's gate/up shape (2048 × 7168, FP8 e4m3 with 128×128 scales),
+// 8 experts with `tokens` rows each.
+void bench_grouped_gemm(const Ceilings& c, std::vector<std::string>& table) {
+  const int experts = 8, out = 2048, in = 7168;
+  const size_t weight_bytes = size_t(out) * in;
+  uint8_t* weights = static_cast<uint8_t*>(alloc_random(weight_bytes * experts, 6));
+  // Replace NaN codes so no special values flow through the products.
+  std::vector<uint8_t> fix(weight_bytes * experts);
+  CUDA_CHECK(cudaMemcpy(fix.data(), weights, fix.size(), cudaMemcpyDeviceToHost));
+  for (auto& b : fix)
+    if ((b & 0x7F) == 0x7F) b &= 0xFE;
+  CUDA_CHECK(cudaMemcpy(weights, fix.data(), fix.size(), cudaMemcpyHostToDevice));
+  float* scales = alloc_floats(size_t(experts) * (out / 128) * (in / 128), 7, 1e-3f);
+  std::vector<WeightView> views(experts);
+  for (int e = 0; e < experts; ++e) {
+    views[e].data = weights + e * weight_bytes;
+    views[e].scale_inv = scales + size_t(e) * (out / 128) * (in / 128);
+    views[e].type = WeightType::e4m3;
+    views[e].out = out;
+    views[e].in = in;
+  }
+  WeightView* dviews;
+  CUDA_CHECK(cudaMalloc(&dviews, experts * sizeof(WeightView)));
+  CUDA_CHECK(cudaMemcpy(dviews, views.data(), experts * sizeof(WeightView), cudaMemcpyHostToDevice));
+  for (int tokens : {1, 16, 128, 1024}) {
+    std::vector<int> offsets(experts + 1);
+    for (int e = 0; e <= experts; ++e) offsets[e] = e * tokens;
+    int* doffsets;
+    CUDA_CHECK(cudaMalloc(&doffsets, offsets.size() * sizeof(int)));
+    CUDA_CHECK(cudaMemcpy(doffsets, offsets.data(), offsets.size() * sizeof(int), cudaMemcpyHostToDevice));
+    float* x = alloc_floats(size_t(experts) * tokens * in, 8, 1.0f);
+    float* y;
+    CUDA_CHECK(cudaMalloc(&y, size_t(experts) * tokens * out * 4));
+    const double ms = time_ms([&] { grouped_linear(dviews, doffsets, experts, tokens, out, in, x, y, nullptr); });
+    const double tflops = 2.0 * experts * tokens * double(out) * in / (ms * 1e-3) / 1e12;
+    const double gbs = (weight_bytes * experts + size_t(experts) * tokens * (in + out) * 4.0) / (ms * 1e-3) / 1e9;
+    fmt::print("{{\"bench\":\"grouped_gemm_fp8_exact\",\"experts\":{},\"tokens_per_expert\":{},\"ms\":{:.4f},\"tflops\":{:.2f},"
+               "\"pct_bf16_peak\":{:.1f},\"gbs\":{:.0f},\"pct_bandwidth\":{:.1f}}}\n",
+               experts, tokens, ms, tflops, 100 * tflops / c.bf16_tflops, gbs, 100 * gbs / c.bandwidth_gbs);
+    table.push_back(fmt::format("grouped_gemm fp8 tok/exp={:<5} {:9.3f} ms {:7.2f} TFLOP/s ({:4.1f}% bf16 peak) {:6.0f} GB/s ({:4.1f}% bw)",
+                                tokens, ms, tflops, 100 * tflops / c.bf16_tflops, gbs, 100 * gbs / c.bandwidth_gbs));
+    cudaFree(doffsets);
+    cudaFree(x);
+    cudaFree(y);
+  }
+  cudaFree(weights);
+  cudaFree(scales);
+  cudaFree(dviews);
+}
+
+void bench_routing(std::vector<std::string>& table) {
+  const RoutingParams p{256, 8, 8, 4, TopkMethod::noaux_tc, ScoringFunc::sigmoid, true, 2.5f};
+  for (int tokens : {1, 128, 4096}) {
+    float* logits = alloc_floats(size_t(tokens) * 256, 9, 2.0f);
+    float* bias = alloc_floats(256, 10, 0.1f);
+    int* ints;
+    CUDA_CHECK(cudaMalloc(&ints, (size_t(tokens) * 8 * 2 + 2 * 256 + 1) * sizeof(int)));
+    float *weights, *scratch;
+    CUDA_CHECK(cudaMalloc(&weights, size_t(tokens) * 8 * 4));
+    CUDA_CHECK(cudaMalloc(&scratch, size_t(tokens) * 2 * 256 * 4));
+    MoeRouting r;
+    r.expert_ids = ints;
+    r.copy_rows = ints + tokens * 8;
+    r.expert_offsets = r.copy_rows + tokens * 8;
+    r.expert_counts = r.expert_offsets + 257;
+    r.expert_weights = weights;
+    r.scratch = scratch;
+    const double ms = time_ms([&] { moe_route(p, logits, bias, tokens, r, nullptr); });
+    fmt::print("{{\"bench\":\"moe_routing\",\"tokens\":{},\"us\":{:.1f}}}\n", tokens, ms * 1e3);
+    table.push_back(fmt::format("moe_routing tokens={:<5} {:9.1f} us", tokens, ms * 1e3));
+    for (void* ptr : {(void*)logits, (void*)bias, (void*)ints, (void*)weights, (void*)scratch}) cudaFree(ptr);
+  }
+}
+
+}  // namespace
+
+int main() {
+  try {
+    cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    fmt::print("{{\"bench\":\"device\",\"name\":\"{}\",\"sms\":{},\"memory_gib\":{:.1f}}}\n", prop.name,
+               prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0);
+    const Ceilings c = measure_ceilings();
+    std::vector<std::string> table;
+    bench_mla_decode(c, table);
+    bench_grouped_gemm(c, table);
+    bench_routing(table);
+    fmt::print("\n{} — copy {:.0f} GB/s, bf16 GEMM {:.0f} TFLOP/s\n", prop.name, c.bandwidth_gbs, c.bf16_tflops);
+    for (const auto& line : table) fmt::print("{}\n", line);
+  } catch (const Error& e) {
+    fmt::print(stderr, "bench_kernels: {}\n", e.what());
+    return 1;
+  }
+}
