@@ -177,6 +177,12 @@ class Rope:
         return torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1).flatten(-2)
 
 
+def kth_gap(values, k):
+    """Smallest gap, over rows, between the k-th and the (k+1)-th largest value."""
+    ordered = values.sort(dim=-1, descending=True)[0]
+    return (ordered[:, k - 1] - ordered[:, k]).min().item() if values.shape[-1] > k else math.inf
+
+
 class Model:
     def __init__(self, model_dir):
         with open(os.path.join(model_dir, "config.json")) as f:
@@ -186,6 +192,9 @@ class Model:
         self.block = (quant.get("weight_block_size") or [128, 128])[0]
         self.rope = Rope(self.config)
         self.eps = self.config.get("rms_norm_eps", 1e-6)
+        # Per routing call, the smallest gap between a kept and a dropped group's score and
+        # between a chosen and a rejected expert's: how near the routing came to a tie.
+        self.routing_margins = []
 
     def linear(self, prefix, x):
         return x @ self.ckpt.linear_weight(prefix, self.block).t()
@@ -249,9 +258,11 @@ class Model:
             else:
                 group_score = grouped.max(dim=-1)[0]
             kept = group_score.topk(c["topk_group"], dim=-1)[1]
+            self.routing_margins.append(kth_gap(group_score, c["topk_group"]))
             dropped = torch.ones_like(group_score, dtype=torch.bool).scatter(1, kept, False)
             choice = grouped.masked_fill(dropped[..., None], float("-inf")).view(-1, n)
         ids = choice.topk(k, dim=-1)[1]
+        self.routing_margins.append(kth_gap(choice, k))
         weights = scores.gather(1, ids)
         if c.get("norm_topk_prob", False):
             weights = weights / weights.sum(dim=-1, keepdim=True)
