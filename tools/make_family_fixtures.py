@@ -19,7 +19,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference_model import E4M3FN, Model, write_safetensors  # noqa: E402
+from reference_model import E4M3FN, Model, is_moe_layer, write_safetensors  # noqa: E402
 
 PROMPT_LENGTHS = (1, 6, 40)
 MIN_ROUTING_MARGIN = 1e-4  # closer decisions could flip on float32 rounding alone
@@ -203,11 +203,9 @@ def write_mtp_extras(w, c, index):
 def random_weights(c, seed):
     w = WeightWriter(c, seed)
     w.bf16_matrix("model.embed_tokens.weight", c["vocab_size"], c["hidden_size"], std=1.0)
-    model = Model.__new__(Model)  # only for is_moe_layer: the rule lives in one place
-    model.config = c
     layers = c["num_hidden_layers"] + c.get("num_nextn_predict_layers", 0)
     for i in range(layers):
-        write_layer(w, c, i, model.is_moe_layer(i) or i >= c["num_hidden_layers"])
+        write_layer(w, c, i, is_moe_layer(c, i) or i >= c["num_hidden_layers"])
         if i >= c["num_hidden_layers"]:
             write_mtp_extras(w, c, i)
     w.norm("model.norm.weight", c["hidden_size"])

@@ -21,7 +21,7 @@ import sys
 
 import torch
 
-DTYPE_SIZES = {"F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "I32": 4, "I64": 8, "U8": 1}
+DTYPE_SIZES = {"F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "I32": 4}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -79,7 +79,8 @@ def e4m3fn_table():
 E4M3FN = e4m3fn_table()
 
 
-def to_float32(dtype, shape, raw):
+def to_tensor(dtype, shape, raw):
+    """Stored bytes as a torch tensor: float32 for every float dtype, int32 for I32."""
     if dtype == "F32":
         return raw.clone().view(torch.float32).reshape(shape)
     if dtype == "BF16":  # the upper half of a float32
@@ -112,7 +113,7 @@ class Checkpoint:
         return name in self.tensors
 
     def tensor(self, name):
-        return to_float32(*self.tensors[name])
+        return to_tensor(*self.tensors[name])
 
     def linear_weight(self, prefix, block):
         """Weight of a linear layer as float32 [out, in]; FP8 is dequantized with its block scales:
@@ -177,6 +178,12 @@ class Rope:
         return torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1).flatten(-2)
 
 
+def is_moe_layer(config, layer):
+    """Dense MLP below first_k_dense_replace; from there on MoE every moe_layer_freq layers."""
+    return ((config.get("n_routed_experts") or 0) > 0 and layer >= config.get("first_k_dense_replace", 0)
+            and layer % config.get("moe_layer_freq", 1) == 0)
+
+
 def kth_gap(values, k):
     """Smallest gap, over rows, between the k-th and the (k+1)-th largest value."""
     ordered = values.sort(dim=-1, descending=True)[0]
@@ -201,11 +208,6 @@ class Model:
 
     def norm(self, name, x):
         return rms_norm(x, self.ckpt.tensor(name), self.eps)
-
-    def is_moe_layer(self, layer):
-        c = self.config
-        return ((c.get("n_routed_experts") or 0) > 0 and layer >= c.get("first_k_dense_replace", 0)
-                and layer % c.get("moe_layer_freq", 1) == 0)
 
     def attention(self, p, x, positions):
         """Naive MLA: expand k_nope and v from kv_b for every position; causal softmax."""
@@ -288,7 +290,7 @@ class Model:
             p = f"model.layers.{layer}."
             h = h + self.attention(p + "self_attn.", self.norm(p + "input_layernorm.weight", h), positions)
             x = self.norm(p + "post_attention_layernorm.weight", h)
-            h = h + (self.moe(p + "mlp.", x) if self.is_moe_layer(layer) else self.mlp(p + "mlp.", x))
+            h = h + (self.moe(p + "mlp.", x) if is_moe_layer(self.config, layer) else self.mlp(p + "mlp.", x))
         head = "lm_head" if self.ckpt.has("lm_head.weight") else "model.embed_tokens"
         return self.linear(head, self.norm("model.norm.weight", h))
 
@@ -303,8 +305,8 @@ def check_golden(model, golden_path):
     golden, _ = read_safetensors(golden_path)
     worst, i = 0.0, 0
     while f"tokens_{i}" in golden:
-        tokens = to_float32(*golden[f"tokens_{i}"])
-        expected = to_float32(*golden[f"logits_{i}"])
+        tokens = to_tensor(*golden[f"tokens_{i}"])
+        expected = to_tensor(*golden[f"logits_{i}"])
         ratio = worst_ratio(model.forward(tokens), expected)
         print(f"  prompt {i} ({len(tokens)} tokens): worst max|diff|/std = {ratio:.2e}")
         worst, i = max(worst, ratio), i + 1
