@@ -1,4 +1,4 @@
-// The CUDA backend end to end on the golden checkpoints, exact numerics: cosine similarity
+// The CUDA backend end to end on the golden and family checkpoints, exact numerics: cosine similarity
 // with DeepSeek's reference logits >= 0.999 at every position, the same top-1 wherever the
 // reference's top-1/top-2 margin exceeds 0.1, through prefill and the decode path.
 #include <fmt/format.h>
@@ -22,7 +22,7 @@ class CudaGolden : public ::testing::TestWithParam<GoldenCase> {};
 
 TEST_P(CudaGolden, MatchesReference) {
   R1_REQUIRE_GPU();
-  const std::string dir = std::string(R1_TEST_DATA) + "/golden/" + GetParam().model;
+  const std::string dir = std::string(R1_TEST_DATA) + "/" + GetParam().model;
   auto model = Model::load(dir);
   auto backend = make_cuda_backend(model->config, model->weights);
   SafetensorsFile golden(dir + "/golden.safetensors");
@@ -66,16 +66,21 @@ TEST_P(CudaGolden, MatchesReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllPaths, CudaGolden,
-                         ::testing::Values(GoldenCase{"tiny-v3", 0}, GoldenCase{"tiny-v3", 1},
-                                           GoldenCase{"tiny-v3", 5}, GoldenCase{"tiny-v3-fp8", 0},
-                                           GoldenCase{"tiny-v3-fp8", 1}, GoldenCase{"tiny-v3-fp8", 5}),
-                         [](const auto& info) {
-                           std::string name = info.param.model + "_chunk" + std::to_string(info.param.chunk);
-                           for (char& c : name)
-                             if (c == '-') c = '_';
-                           return name;
-                         });
+std::vector<GoldenCase> all_cases() {
+  std::vector<GoldenCase> cases;
+  for (const char* model : {"golden/tiny-v3", "golden/tiny-v3-fp8", "family/tiny-v2-greedy",
+                            "family/tiny-v2-group-limited", "family/tiny-v3-odd", "family/tiny-v3-plain-rope",
+                            "family/tiny-v3-mscale", "family/tiny-v3-mtp"})
+    for (int chunk : {0, 1, 5}) cases.push_back({model, chunk});
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllPaths, CudaGolden, ::testing::ValuesIn(all_cases()), [](const auto& info) {
+  std::string name = info.param.model + "_chunk" + std::to_string(info.param.chunk);
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return name;
+});
 
 }  // namespace
 }  // namespace r1
