@@ -22,12 +22,16 @@ struct WeightView {
   int out = 0, in = 0, block = 128;
 };
 
-// linear.cu — y = x · Wᵀ for `groups` weights of equal shape. Group g owns rows
+// linear.cu — y = x · Wᵀ for `groups` weights of one type and shape (`prototype` gives them on
+// the host; `weights` holds each group's view in device memory). Group g owns rows
 // [row_offsets[g], row_offsets[g+1]) of x and y; row_offsets == nullptr means one group of
-// `rows` rows. `rows` bounds every group's row count (it sizes the grid). Empty groups cost
-// one early-exiting block per tile.
-void grouped_linear(const WeightView* weights, const int* row_offsets, int groups, int rows,
-                    int out, int in, const float* x, float* y, cudaStream_t stream);
+// `rows` rows. `rows` bounds every group's row count: up to kGemvMaxRows rows a weight-streaming
+// kernel reads each weight byte once, above it a tiled kernel runs. Empty groups exit at once.
+constexpr int kGemvMaxRows = 8;
+void grouped_linear(const WeightView* weights, const WeightView& prototype, const int* row_offsets, int groups,
+                    int rows, const float* x, float* y, cudaStream_t stream);
+// Which kernel grouped_linear picks (exposed for tests): true = weight-streaming GEMV.
+bool linear_uses_gemv(const WeightView& prototype, int rows);
 
 // elementwise.cu
 void add_inplace(float* h, const float* delta, int64_t n, cudaStream_t stream);          // h += delta
@@ -77,7 +81,6 @@ struct MoeRouting {
   int* expert_offsets;   // [experts + 1] start of each expert's rows in the permuted order
   int* copy_rows;        // [tokens * top_k] permuted row of each (token, k) copy
   int* expert_counts;    // [experts] scratch
-  float* scratch;        // [tokens, 2 * experts]
 };
 void moe_route(const RoutingParams& p, const float* gate_logits, const float* bias, int tokens,
                const MoeRouting& r, cudaStream_t stream);

@@ -1,6 +1,9 @@
 // Exact-numerics grouped linear: float32 activations times checkpoint weights decoded to
-// float32 on the fly (F32/F16/BF16/FP8 block-scaled), float32 accumulation. Tiles of
-// kRows tokens × kOuts outputs; the weight tile is decoded once into shared memory.
+// float32 on the fly (F32/F16/BF16/FP8 block-scaled), float32 accumulation.
+// Few rows (decode): a weight-streaming GEMV, 16-byte weight loads, every weight byte read once.
+// More rows: tiles of kRows tokens × kOuts outputs, the weight tile decoded once into shared memory.
+#include <cuda_fp8.h>
+
 #include "kernels/cuda_check.h"
 #include "kernels/weight_decode.cuh"
 
@@ -63,13 +66,149 @@ grouped_linear_kernel(const WeightView* weights, const int* row_offsets, int row
   }
 }
 
+
+// ---- weight-streaming GEMV for up to kGemvMaxRows rows per group ----
+
+constexpr int kGemvWarps = 8, kGemvOutsPerWarp = 4;
+
+template <WeightType T>
+struct Packed;  // how many weights one 16-byte load holds, and how to decode them
+template <>
+struct Packed<WeightType::f32> {
+  static constexpr int count = 4;
+  __device__ static void decode(uint4 raw, float* out) {
+    out[0] = __uint_as_float(raw.x), out[1] = __uint_as_float(raw.y);
+    out[2] = __uint_as_float(raw.z), out[3] = __uint_as_float(raw.w);
+  }
+};
+template <>
+struct Packed<WeightType::bf16> {
+  static constexpr int count = 8;
+  __device__ static void decode(uint4 raw, float* out) {
+    const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      out[2 * i] = __uint_as_float(words[i] << 16);
+      out[2 * i + 1] = __uint_as_float(words[i] & 0xFFFF0000u);
+    }
+  }
+};
+template <>
+struct Packed<WeightType::f16> {
+  static constexpr int count = 8;
+  __device__ static void decode(uint4 raw, float* out) {
+    const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      out[2 * i] = f16_to_float(uint16_t(words[i] & 0xFFFF));
+      out[2 * i + 1] = f16_to_float(uint16_t(words[i] >> 16));
+    }
+  }
+};
+template <>
+struct Packed<WeightType::e4m3> {
+  static constexpr int count = 16;
+  __device__ static void decode(uint4 raw, float* out) {
+    const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        // e4m3 -> f16 is exact, and so is f16 -> f32.
+        const __half2_raw pair = __nv_cvt_fp8x2_to_halfraw2(
+            __nv_fp8x2_storage_t((words[i] >> (16 * half)) & 0xFFFF), __NV_E4M3);
+        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&pair));
+        out[4 * i + 2 * half] = f.x;
+        out[4 * i + 2 * half + 1] = f.y;
+      }
+  }
+};
+
+template <WeightType T, int R>
+__global__ void __launch_bounds__(kGemvWarps * 32)
+gemv_kernel(const WeightView* weights, const int* row_offsets, int rows, int out, int in,
+            const float* __restrict__ x, float* __restrict__ y) {
+  using P = Packed<T>;
+  const int group = blockIdx.y;
+  const int begin = row_offsets ? row_offsets[group] : 0;
+  const int n = (row_offsets ? row_offsets[group + 1] : rows) - begin;
+  if (n <= 0) return;
+  const WeightView w = weights[group];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int chunks = in / P::count;
+  const int scale_cols = (in + w.block - 1) / w.block;
+  const float* xs = x + int64_t(begin) * in;
+
+  for (int i = 0; i < kGemvOutsPerWarp; ++i) {
+    const int o = (blockIdx.x * kGemvWarps + warp) * kGemvOutsPerWarp + i;
+    if (o >= out) return;
+    const uint4* row = reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(w.data) +
+                                                      int64_t(o) * in * (16 / P::count));
+    const float* scales = T == WeightType::e4m3 ? w.scale_inv + int64_t(o / w.block) * scale_cols : nullptr;
+    float acc[R] = {};
+#pragma unroll 2
+    for (int c = lane; c < chunks; c += 32) {
+      float wv[P::count];
+      P::decode(__ldg(row + c), wv);
+      if (T == WeightType::e4m3) {
+        const float scale = scales[c * P::count / w.block];
+#pragma unroll
+        for (int k = 0; k < P::count; ++k) wv[k] *= scale;
+      }
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        if (r >= n) break;
+        const float4* xv = reinterpret_cast<const float4*>(xs + int64_t(r) * in + c * P::count);
+#pragma unroll
+        for (int k = 0; k < P::count / 4; ++k) {
+          const float4 v = xv[k];
+          acc[r] += wv[4 * k] * v.x + wv[4 * k + 1] * v.y + wv[4 * k + 2] * v.z + wv[4 * k + 3] * v.w;
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      if (r >= n) break;
+      const float sum = warp_sum(acc[r]);
+      if (lane == 0) y[int64_t(begin + r) * out + o] = sum;
+    }
+  }
+}
+
+template <WeightType T>
+void launch_gemv(const WeightView* weights, const WeightView& p, const int* row_offsets, int groups, int rows,
+                 const float* x, float* y, cudaStream_t stream) {
+  const int outs_per_block = kGemvWarps * kGemvOutsPerWarp;
+  const dim3 grid((p.out + outs_per_block - 1) / outs_per_block, groups);
+  const int threads = kGemvWarps * 32;
+  if (rows <= 1) gemv_kernel<T, 1><<<grid, threads, 0, stream>>>(weights, row_offsets, rows, p.out, p.in, x, y);
+  else if (rows <= 2) gemv_kernel<T, 2><<<grid, threads, 0, stream>>>(weights, row_offsets, rows, p.out, p.in, x, y);
+  else if (rows <= 4) gemv_kernel<T, 4><<<grid, threads, 0, stream>>>(weights, row_offsets, rows, p.out, p.in, x, y);
+  else gemv_kernel<T, 8><<<grid, threads, 0, stream>>>(weights, row_offsets, rows, p.out, p.in, x, y);
+}
+
 }  // namespace
 
-void grouped_linear(const WeightView* weights, const int* row_offsets, int groups, int rows, int out,
-                    int in, const float* x, float* y, cudaStream_t stream) {
+bool linear_uses_gemv(const WeightView& p, int rows) {
+  const int per_load = p.type == WeightType::e4m3 ? 16 : p.type == WeightType::f32 ? 4 : 8;
+  // 16-byte loads need every row to start 16-byte aligned; FP8 chunks must not straddle scale blocks.
+  return rows <= kGemvMaxRows && p.in % per_load == 0 && (p.type != WeightType::e4m3 || p.block % 16 == 0);
+}
+
+void grouped_linear(const WeightView* weights, const WeightView& p, const int* row_offsets, int groups, int rows,
+                    const float* x, float* y, cudaStream_t stream) {
   if (rows <= 0 || groups <= 0) return;
-  dim3 grid((out + kOuts - 1) / kOuts, (rows + kRows - 1) / kRows, groups);
-  grouped_linear_kernel<<<grid, kThreads, 0, stream>>>(weights, row_offsets, rows, out, in, x, y);
+  if (linear_uses_gemv(p, rows)) {
+    switch (p.type) {
+      case WeightType::f32: launch_gemv<WeightType::f32>(weights, p, row_offsets, groups, rows, x, y, stream); break;
+      case WeightType::bf16: launch_gemv<WeightType::bf16>(weights, p, row_offsets, groups, rows, x, y, stream); break;
+      case WeightType::f16: launch_gemv<WeightType::f16>(weights, p, row_offsets, groups, rows, x, y, stream); break;
+      case WeightType::e4m3: launch_gemv<WeightType::e4m3>(weights, p, row_offsets, groups, rows, x, y, stream); break;
+    }
+  } else {
+    dim3 grid((p.out + kOuts - 1) / kOuts, (rows + kRows - 1) / kRows, groups);
+    grouped_linear_kernel<<<grid, kThreads, 0, stream>>>(weights, row_offsets, rows, p.out, p.in, x, y);
+  }
   CUDA_CHECK_LAUNCH();
 }
 

@@ -93,8 +93,8 @@ class CudaKernels : public ::testing::Test {
 
 TEST_F(CudaKernels, LinearMatchesCpuForEveryDtypeAndShape) {
   for (DType dtype : {DType::F32, DType::BF16, DType::F8_E4M3})
-    for (auto [out, in] : {std::pair{64, 32}, {200, 333}, {129, 257}})
-      for (int rows : {1, 7, 100}) {
+    for (auto [out, in] : {std::pair{64, 32}, {200, 333}, {130, 256}, {129, 257}})
+      for (int rows : {1, 3, 7, 8, 9, 100}) {
         TestWeight w(dtype, out, in, 17 + out + rows);
         std::vector<float> x = random_floats(size_t(rows) * in, 5 + rows);
         std::vector<float> expected(size_t(rows) * out);
@@ -103,15 +103,16 @@ TEST_F(CudaKernels, LinearMatchesCpuForEveryDtypeAndShape) {
         DeviceWeight dw(w);
         DeviceVector<WeightView> views(std::vector<WeightView>{dw.view});
         DeviceVector<float> dx(x), dy(size_t(rows) * out, NAN);
-        cuda::grouped_linear(views.get(), nullptr, 1, rows, out, in, dx.get(), dy.get(), nullptr);
+        cuda::grouped_linear(views.get(), dw.view, nullptr, 1, rows, dx.get(), dy.get(), nullptr);
+        // Both kernels are covered: the GEMV for few rows when rows are 16-byte aligned.
+        EXPECT_EQ(cuda::linear_uses_gemv(dw.view, rows), rows <= 8 && in % 16 == 0);
         EXPECT_LT(relative_max_error(dy.host(), expected), 2e-6)
             << dtype_name(dtype) << " " << out << "x" << in << " rows " << rows;
       }
 }
 
-TEST_F(CudaKernels, GroupedLinearSkipsEmptyGroups) {
-  const int groups = 5, out = 72, in = 200;
-  const std::vector<int> offsets = {0, 3, 3, 40, 40, 41};  // groups 1 and 3 are empty
+void check_grouped(const std::vector<int>& offsets, int rows_bound, int out, int in, ThreadPool& pool) {
+  const int groups = int(offsets.size()) - 1;
   std::deque<TestWeight> weights;  // TestWeight points into itself: it must not move
   std::vector<std::unique_ptr<DeviceWeight>> device;
   std::vector<WeightView> views;
@@ -124,13 +125,18 @@ TEST_F(CudaKernels, GroupedLinearSkipsEmptyGroups) {
   std::vector<float> x = random_floats(size_t(rows) * in, 9);
   std::vector<float> expected(size_t(rows) * out);
   for (int g = 0; g < groups; ++g)
-    linear(pool_, weights[g].linear, x.data() + size_t(offsets[g]) * in, offsets[g + 1] - offsets[g],
+    linear(pool, weights[g].linear, x.data() + size_t(offsets[g]) * in, offsets[g + 1] - offsets[g],
            expected.data() + size_t(offsets[g]) * out);
   DeviceVector<WeightView> dviews(views);
   DeviceVector<int> doffsets(offsets);
   DeviceVector<float> dx(x), dy(size_t(rows) * out, NAN);
-  cuda::grouped_linear(dviews.get(), doffsets.get(), groups, 37, out, in, dx.get(), dy.get(), nullptr);
-  EXPECT_LT(relative_max_error(dy.host(), expected), 2e-6);
+  cuda::grouped_linear(dviews.get(), views[0], doffsets.get(), groups, rows_bound, dx.get(), dy.get(), nullptr);
+  EXPECT_LT(relative_max_error(dy.host(), expected), 2e-6) << "rows bound " << rows_bound;
+}
+
+TEST_F(CudaKernels, GroupedLinearSkipsEmptyGroups) {
+  check_grouped({0, 3, 3, 40, 40, 41}, 37, 72, 200, pool_);  // groups 1 and 3 empty; tiled kernel
+  check_grouped({0, 3, 3, 5, 5, 6}, 3, 72, 256, pool_);      // the same through the GEMV
 }
 
 void check_routing(const RoutingParams& p, int tokens, bool with_bias, uint32_t seed) {
@@ -145,14 +151,13 @@ void check_routing(const RoutingParams& p, int tokens, bool with_bias, uint32_t 
 
   DeviceVector<float> dlogits(logits), dbias(with_bias ? bias : std::vector<float>{0});
   DeviceVector<int> dints(size_t(tokens) * k * 2 + 2 * n + 1, -1);
-  DeviceVector<float> dweights(size_t(tokens) * k), dscratch(size_t(tokens) * 2 * n);
+  DeviceVector<float> dweights(size_t(tokens) * k);
   cuda::MoeRouting r;
   r.expert_ids = dints.get();
   r.copy_rows = r.expert_ids + tokens * k;
   r.expert_offsets = r.copy_rows + tokens * k;
   r.expert_counts = r.expert_offsets + n + 1;
   r.expert_weights = dweights.get();
-  r.scratch = dscratch.get();
   cuda::moe_route(p, dlogits.get(), with_bias ? dbias.get() : nullptr, tokens, r, nullptr);
   std::vector<int> ints = dints.host();
   std::vector<float> got_weights = dweights.host();

@@ -28,8 +28,8 @@ struct DeviceMlp {
   DeviceLinear gate, up, down;
 };
 
-struct DeviceExperts {  // [n_routed_experts] views each, contiguous in device memory
-  const WeightView *gate = nullptr, *up = nullptr, *down = nullptr;
+struct DeviceExperts {  // expert 0's view; device_view starts [n_routed_experts] contiguous views
+  DeviceLinear gate, up, down;
 };
 
 struct DeviceLayer {
@@ -172,12 +172,12 @@ class DeviceWeights {
       d.shared_experts = mlp(l.shared_experts);
       // Experts' views go into the table one projection at a time, so each projection's
       // views are contiguous: the grouped kernel indexes them by expert.
-      const WeightView* first[3] = {};
+      DeviceLinear first[3];
       for (int proj = 0; proj < 3; ++proj)
         for (size_t e = 0; e < l.experts.size(); ++e) {
           const Linear& lin = proj == 0 ? l.experts[e].gate : proj == 1 ? l.experts[e].up : l.experts[e].down;
           DeviceLinear dl = linear(lin);
-          if (e == 0) first[proj] = dl.device_view;
+          if (e == 0) first[proj] = dl;
         }
       d.experts = {first[0], first[1], first[2]};
       layers.push_back(d);
@@ -288,7 +288,7 @@ class CudaBackend final : public Backend {
     return d;
   }
   void linear(const DeviceLinear& l, const float* x, int rows, float* y) {
-    grouped_linear(l.device_view, nullptr, 1, rows, l.view.out, l.view.in, x, y, stream_);
+    grouped_linear(l.device_view, l.view, nullptr, 1, rows, x, y, stream_);
   }
   void run_mlp(const DeviceMlp& m, const float* x, int rows, float* out) {
     const size_t width = size_t(rows) * m.gate.view.out;
@@ -358,7 +358,6 @@ void CudaBackend::moe(int layer, Activation x, Activation out) {
   r.expert_offsets = r.copy_rows + copies;
   r.expert_counts = r.expert_offsets + experts + 1;
   r.expert_weights = scratch(10, copies);
-  r.scratch = scratch(11, size_t(n) * 2 * experts);
   moe_route(rp, logits, l.router_bias, n, r, stream_);
 
   float* permuted = scratch(12, size_t(copies) * hidden);
@@ -367,10 +366,11 @@ void CudaBackend::moe(int layer, Activation x, Activation out) {
   float* expert_out = scratch(13, size_t(copies) * hidden);
   moe_gather(x.data, n, top_k, hidden, r, permuted, stream_);
   // Each token picks an expert at most once, so no expert has more than n rows.
-  grouped_linear(l.experts.gate, r.expert_offsets, experts, n, width, hidden, permuted, gate, stream_);
-  grouped_linear(l.experts.up, r.expert_offsets, experts, n, width, hidden, permuted, up, stream_);
+  const DeviceExperts& e = l.experts;
+  grouped_linear(e.gate.device_view, e.gate.view, r.expert_offsets, experts, n, permuted, gate, stream_);
+  grouped_linear(e.up.device_view, e.up.view, r.expert_offsets, experts, n, permuted, up, stream_);
   silu_mul(gate, up, gate, int64_t(copies) * width, stream_);
-  grouped_linear(l.experts.down, r.expert_offsets, experts, n, hidden, width, gate, expert_out, stream_);
+  grouped_linear(e.down.device_view, e.down.view, r.expert_offsets, experts, n, gate, expert_out, stream_);
   moe_combine(expert_out, n, top_k, hidden, r, /*accumulate=*/false, out.data, stream_);
   if (cfg_.n_shared_experts > 0) {
     float* shared = scratch(14, size_t(n) * hidden);

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Packs what a GPU run needs from build/ into .gpu/ (ignored by git) for the device tool, which
+# carries at most 64 MiB: the GPU test binaries with their CTest files, r1, the benchmarks, and
+# the shared libraries the machine lacks. On the device: bash .gpu/run_gpu.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rm -rf .gpu && mkdir -p .gpu/build/tests .gpu/lib
+cp build/r1 build/bench_kernels build/CTestTestfile.cmake .gpu/build/
+cp build/tests/CTestTestfile.cmake build/tests/test_cuda_* .gpu/build/tests/
+# CTest includes every test file it lists; keep the CPU ones' definitions so it can parse them.
+cp build/tests/*_include.cmake build/tests/*_tests.cmake .gpu/build/tests/ 2>/dev/null || true
+cp -L /lib/x86_64-linux-gnu/libfmt.so.9 .gpu/lib/
+cat > .gpu/run_gpu.sh <<'INNER'
+# Runs on the device machine from the repository root: the build was made at /work/main.
+set -uo pipefail
+mkdir -p /work && ln -sfn "$PWD" /work/main && rm -rf build && ln -sfn .gpu/build build
+export LD_LIBRARY_PATH="$PWD/.gpu/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+INNER
+du -sh .gpu
