@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
   CLI::App app{"r1: inference engine for DeepSeek-R1 and the DeepSeek MLA + MoE family"};
   app.require_subcommand(1);
   r1::Command score = r1::add_score_command(app);
+  r1::Command tokenize = r1::add_tokenize_command(app);
+  r1::Command chat_template = r1::add_template_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -19,6 +21,8 @@ int main(int argc, char** argv) {
   try {
     for (CLI::App* sub : app.get_subcommands())
       if (sub->get_name() == "score") return score();
+      else if (sub->get_name() == "tokenize") return tokenize();
+      else if (sub->get_name() == "template") return chat_template();
   } catch (const r1::Error& e) {
     fmt::print(stderr, "r1: error: {}\n", e.what());
     return 1;
