@@ -28,13 +28,14 @@ SplitStep parse_split(const json& config) {
   fail("pre_tokenizer: Split pattern must be {{\"Regex\": ...}} or {{\"String\": ...}}");
 }
 
-// Cuts one piece at the matches of `step`, appending the resulting pieces to `out`.
-void split_piece(const SplitStep& step, std::string_view piece, std::vector<std::string_view>& out) {
+// Cuts one piece at the matches of `step`, passing each resulting piece to `emit_piece`.
+template <typename Emit>
+void split_piece(const SplitStep& step, std::string_view piece, Emit&& emit_piece) {
   size_t gap_begin = 0;       // start of the text not yet emitted
   size_t pending_begin = 0;   // MergedWithNext: a match waiting to be joined to the next gap
   bool pending = false;
   auto emit = [&](size_t b, size_t e) {
-    if (e > b) out.push_back(piece.substr(b, e - b));
+    if (e > b) emit_piece(piece.substr(b, e - b));
   };
   Match m;
   for (size_t from = 0; from < piece.size() && step.regex.find(piece, from, m);) {
@@ -78,14 +79,13 @@ void PreTokenizer::add(const json& config) {
   }
 }
 
-void PreTokenizer::split(std::string_view text, std::vector<std::string_view>& pieces,
-                         std::vector<std::string_view>& scratch) const {
-  pieces.assign(1, text);
-  for (const SplitStep& step : steps_) {
-    scratch.clear();
-    for (std::string_view piece : pieces) split_piece(step, piece, scratch);
-    pieces.swap(scratch);
-  }
+void PreTokenizer::split(std::string_view text, const PieceFn& on_piece) const {
+  if (!text.empty()) split_from(0, text, on_piece);
+}
+
+void PreTokenizer::split_from(size_t step, std::string_view text, const PieceFn& on_piece) const {
+  if (step == steps_.size()) return on_piece(text);
+  split_piece(steps_[step], text, [&](std::string_view piece) { split_from(step + 1, piece, on_piece); });
 }
 
 }  // namespace r1

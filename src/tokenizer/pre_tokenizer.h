@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <string_view>
 #include <vector>
 
@@ -27,13 +28,16 @@ class PreTokenizer {
   // Fails (r1::Error, naming the step) on what it does not support.
   explicit PreTokenizer(const nlohmann::json& config);
 
-  // Replaces `pieces` with the pieces of `text` (views into it); `scratch` is reused storage.
-  void split(std::string_view text, std::vector<std::string_view>& pieces,
-             std::vector<std::string_view>& scratch) const;
+  // Calls `on_piece` with each piece of `text` (a view into it), in order. Pieces go through
+  // all steps one at a time, so no list of the whole text's pieces is ever built.
+  // Not thread-safe (the regexes' match data).
+  using PieceFn = std::function<void(std::string_view)>;
+  void split(std::string_view text, const PieceFn& on_piece) const;
 
  private:
   std::vector<SplitStep> steps_;
   void add(const nlohmann::json& config);
+  void split_from(size_t step, std::string_view text, const PieceFn& on_piece) const;
 };
 
 }  // namespace r1

@@ -105,8 +105,7 @@ std::vector<int> Tokenizer::encode(std::string_view text) const {
       ids.push_back(segment.id);
       continue;
     }
-    pre_tokenizer_->split(segment.text, pieces_, scratch_);
-    for (std::string_view piece : pieces_) bpe_->encode_word(piece, ids);
+    pre_tokenizer_->split(segment.text, [&](std::string_view piece) { bpe_->encode_word(piece, ids); });
   }
   return ids;
 }

@@ -53,7 +53,6 @@ class Tokenizer {
   // encode() state: the BPE word cache, the regexes' match data, reused buffers.
   mutable std::mutex mutex_;
   mutable std::vector<Segment> segments_;
-  mutable std::vector<std::string_view> pieces_, scratch_;
 
   void load(const std::string& path);
 };
