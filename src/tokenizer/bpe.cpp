@@ -16,36 +16,28 @@ constexpr size_t kMaxCachedIds = size_t(1) << 22;
 
 }  // namespace
 
-Bpe::Bpe(std::vector<std::pair<std::string, int>> vocab,
-         const std::vector<std::pair<std::string, std::string>>& merges, bool ignore_merges)
-    : ignore_merges_(ignore_merges) {
-  id_of_bytes_.reserve(vocab.size());
-  for (auto& [bytes, id] : vocab) {
-    if (size_t(id) >= bytes_of_id_.size()) bytes_of_id_.resize(size_t(id) + 1);
-    bytes_of_id_[size_t(id)] = bytes;
-    id_of_bytes_.emplace(std::move(bytes), id);
-  }
+Bpe::Bpe(std::vector<std::string> bytes_of_id, const std::vector<MergeRule>& merges, bool ignore_merges)
+    : bytes_of_id_(std::move(bytes_of_id)),
+      id_of_bytes_(bytes_of_id_),
+      merges_(merges.size()),
+      ignore_merges_(ignore_merges) {
   for (int b = 0; b < 256; ++b) {
-    const auto it = id_of_bytes_.find(std::string_view(reinterpret_cast<const char*>(&b), 1));
-    if (it == id_of_bytes_.end()) fail("model.vocab: no token for byte 0x{:02X}", b);
-    byte_token_[size_t(b)] = it->second;
+    byte_token_[size_t(b)] = id_of_bytes_.find(std::string(1, char(b)));
+    if (byte_token_[size_t(b)] < 0) fail("model.vocab: no token for byte 0x{:02X}", b);
   }
-  merges_.reserve(merges.size());
-  std::string joined;
   for (size_t rank = 0; rank < merges.size(); ++rank) {
-    const auto& [left, right] = merges[rank];
-    joined.assign(left).append(right);
-    const auto l = id_of_bytes_.find(left), r = id_of_bytes_.find(right), j = id_of_bytes_.find(joined);
-    if (l == id_of_bytes_.end() || r == id_of_bytes_.end() || j == id_of_bytes_.end())
-      fail("model.merges[{}]: '{} {}' names a token missing from model.vocab", rank, bytes_to_byte_level(left),
-           bytes_to_byte_level(right));
-    merges_.try_emplace(pair_key(l->second, r->second), Merge{int(rank), j->second});  // first listing wins
+    const MergeRule& m = merges[rank];
+    const int l = id_of_bytes_.find(m.left()), r = id_of_bytes_.find(m.right()), j = id_of_bytes_.find(m.joined);
+    if (l < 0 || r < 0 || j < 0)
+      fail("model.merges[{}]: '{} {}' names a token missing from model.vocab", rank, bytes_to_byte_level(m.left()),
+           bytes_to_byte_level(m.right()));
+    merges_.insert(pair_key(l, r), Merge{int(rank), j});  // a repeated merge keeps its first rank
   }
 }
 
 int Bpe::rank_of(int left, int right) const {
-  const auto it = merges_.find(pair_key(left, right));
-  return it == merges_.end() ? INT_MAX : it->second.rank;
+  const Merge* merge = merges_.find(pair_key(left, right));
+  return merge ? merge->rank : INT_MAX;
 }
 
 void Bpe::merge_word(std::string_view word, std::vector<int>& ids) const {
@@ -59,7 +51,7 @@ void Bpe::merge_word(std::string_view word, std::vector<int>& ids) const {
     for (size_t i = 1; i + 1 < symbols.size(); ++i)
       if (rank[i] < rank[best]) best = i;
     if (rank[best] == INT_MAX) break;
-    symbols[best] = merges_.at(pair_key(symbols[best], symbols[best + 1])).result;
+    symbols[best] = merges_.find(pair_key(symbols[best], symbols[best + 1]))->result;
     symbols.erase(symbols.begin() + long(best) + 1);
     rank.erase(rank.begin() + long(best) + 1);
     rank[best] = best + 1 < symbols.size() ? rank_of(symbols[best], symbols[best + 1]) : INT_MAX;
@@ -75,9 +67,9 @@ void Bpe::encode_word(std::string_view word, std::vector<int>& ids) {
     return;
   }
   if (ignore_merges_) {
-    const auto whole = id_of_bytes_.find(word);
-    if (whole != id_of_bytes_.end()) {
-      ids.push_back(whole->second);
+    const int whole = id_of_bytes_.find(word);
+    if (whole >= 0) {
+      ids.push_back(whole);
       return;
     }
   }

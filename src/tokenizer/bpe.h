@@ -11,6 +11,9 @@
 #include <utility>
 #include <vector>
 
+#include "tokenizer/flat_hash.h"
+#include "tokenizer/tokenizer_json.h"
+
 namespace r1 {
 
 // Hash for string-keyed maps that can be searched with a string_view (no temporary string).
@@ -23,11 +26,12 @@ using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>
 
 class Bpe {
  public:
-  // `vocab`: raw bytes of each token -> id; `merges`: raw-byte pairs in rank order.
+  // `bytes_of_id`: raw bytes of each token by id; `merges`: in rank order.
   // `ignore_merges`: a word that is itself a token is taken whole (tokenizer.json's flag).
   // Fails (r1::Error) when a byte has no token or a merge names an unknown token.
-  Bpe(std::vector<std::pair<std::string, int>> vocab, const std::vector<std::pair<std::string, std::string>>& merges,
-      bool ignore_merges);
+  Bpe(std::vector<std::string> bytes_of_id, const std::vector<MergeRule>& merges, bool ignore_merges);
+  Bpe(const Bpe&) = delete;  // the index refers to bytes_of_id_
+  Bpe& operator=(const Bpe&) = delete;
 
   // Appends the ids of one pre-tokenized piece. Not thread-safe (the cache).
   void encode_word(std::string_view word, std::vector<int>& ids);
@@ -44,10 +48,10 @@ class Bpe {
   int rank_of(int left, int right) const;
   void merge_word(std::string_view word, std::vector<int>& ids) const;
 
-  StringMap<int> id_of_bytes_;
   std::vector<std::string> bytes_of_id_;
+  FlatStringIndex id_of_bytes_;
   std::array<int, 256> byte_token_{};
-  std::unordered_map<uint64_t, Merge> merges_;
+  FlatU64Map<Merge> merges_;
   bool ignore_merges_ = false;
 
   // Word cache: the ids of each word are a slice of cache_ids_.

@@ -35,12 +35,13 @@ const Alphabet& alphabet() {
 
 char32_t byte_to_char(unsigned char b) { return alphabet().char_of_byte[b]; }
 
-std::optional<std::string> byte_level_to_bytes(std::string_view spelled) {
+std::string byte_level_to_bytes(std::string_view spelled) {
   std::string bytes;
+  bytes.reserve(spelled.size());
   for (size_t i = 0; i < spelled.size();) {
     const char32_t c = next_code_point(spelled, i);
     const int b = c < alphabet().byte_of_char.size() ? alphabet().byte_of_char[c] : -1;
-    if (b < 0) return std::nullopt;
+    if (b < 0) return std::string(spelled);
     bytes += char(b);
   }
   return bytes;

@@ -3,7 +3,6 @@
 #include <filesystem>
 
 #include "common/error.h"
-#include "tokenizer/byte_level.h"
 #include "tokenizer/tokenizer_json.h"
 
 namespace r1 {
@@ -11,12 +10,6 @@ namespace r1 {
 namespace {
 
 using json = nlohmann::json;
-
-// tokenizer.json spells bytes as printable characters; r1 works on the raw bytes. A token
-// spelled with characters outside that alphabet keeps its UTF-8 text.
-void to_raw_bytes(std::string& spelled) {
-  if (std::optional<std::string> bytes = byte_level_to_bytes(spelled)) spelled = std::move(*bytes);
-}
 
 bool is_empty_normalizer(const json& n) {
   return n.is_null() || (n.is_object() && n.value("type", "") == "Sequence" &&
@@ -76,22 +69,19 @@ void Tokenizer::load(const std::string& path) {
   check_supported(doc);
   pre_tokenizer_ = std::make_unique<PreTokenizer>(doc.value("pre_tokenizer", json()));
 
-  for (auto& [spelled, id] : file.vocab) to_raw_bytes(spelled);
-  for (auto& [left, right] : file.merges) to_raw_bytes(left), to_raw_bytes(right);
   bpe_ = std::make_unique<Bpe>(std::move(file.vocab), file.merges, doc["model"].value("ignore_merges", false));
 
-  bytes_of_id_ = bpe_->token_bytes();
   added_tokens_ = parse_added_tokens(doc.value("added_tokens", json::array()));
-  for (const AddedToken& t : added_tokens_)
-    if (size_t(t.id) >= bytes_of_id_.size()) bytes_of_id_.resize(size_t(t.id) + 1);
-  known_.assign(bytes_of_id_.size(), false);
-  special_.assign(bytes_of_id_.size(), false);
-  for (size_t id = 0; id < bytes_of_id_.size(); ++id) known_[id] = !bytes_of_id_[id].empty();
+  const std::vector<std::string>& bpe_bytes = bpe_->token_bytes();
+  bytes_of_id_.assign(bpe_bytes.size(), nullptr);
+  for (size_t id = 0; id < bpe_bytes.size(); ++id)
+    if (!bpe_bytes[id].empty()) bytes_of_id_[id] = &bpe_bytes[id];
   for (const AddedToken& t : added_tokens_) {
-    bytes_of_id_[size_t(t.id)] = t.content;
-    known_[size_t(t.id)] = true;
-    special_[size_t(t.id)] = t.special;
+    if (size_t(t.id) >= bytes_of_id_.size()) bytes_of_id_.resize(size_t(t.id) + 1, nullptr);
+    bytes_of_id_[size_t(t.id)] = &t.content;
   }
+  special_.assign(bytes_of_id_.size(), false);
+  for (const AddedToken& t : added_tokens_) special_[size_t(t.id)] = t.special;
   added_matcher_ = std::make_unique<AddedTokenMatcher>(added_tokens_);
 }
 
@@ -112,7 +102,7 @@ std::vector<int> Tokenizer::encode(std::string_view text) const {
 
 const std::string& Tokenizer::token_bytes(int id) const {
   if (!contains(id)) fail("token id {} is not in the vocabulary of {} (ids 0..{})", id, path_, vocab_size() - 1);
-  return bytes_of_id_[size_t(id)];
+  return *bytes_of_id_[size_t(id)];
 }
 
 std::string Tokenizer::decode(std::span<const int> ids) const {

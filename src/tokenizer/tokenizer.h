@@ -33,13 +33,13 @@ class Tokenizer {
   // The bytes the ids spell (added tokens as their text). Fails on an id not in the vocabulary.
   std::string decode(std::span<const int> ids) const;
 
-  bool contains(int id) const { return id >= 0 && size_t(id) < known_.size() && known_[size_t(id)]; }
+  bool contains(int id) const { return id >= 0 && size_t(id) < bytes_of_id_.size() && bytes_of_id_[size_t(id)]; }
   // The raw bytes of one token. Fails on an id not in the vocabulary.
   const std::string& token_bytes(int id) const;
   bool is_special(int id) const { return contains(id) && special_[size_t(id)]; }
   std::optional<int> added_token_id(std::string_view content) const;
   // One past the largest id.
-  int vocab_size() const { return int(known_.size()); }
+  int vocab_size() const { return int(bytes_of_id_.size()); }
 
  private:
   std::string path_;
@@ -47,8 +47,8 @@ class Tokenizer {
   std::unique_ptr<PreTokenizer> pre_tokenizer_;
   std::unique_ptr<AddedTokenMatcher> added_matcher_;
   std::vector<AddedToken> added_tokens_;
-  std::vector<std::string> bytes_of_id_;
-  std::vector<bool> known_, special_;
+  std::vector<const std::string*> bytes_of_id_;  // into bpe_ or added_tokens_, both fixed once loaded
+  std::vector<bool> special_;
 
   // encode() state: the BPE word cache, the regexes' match data, reused buffers.
   mutable std::mutex mutex_;

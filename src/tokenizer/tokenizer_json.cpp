@@ -4,12 +4,17 @@
 
 #include "common/error.h"
 #include "io/mapped_file.h"
+#include "tokenizer/byte_level.h"
 
 namespace r1 {
 
 namespace {
 
 using json = nlohmann::json;
+
+// Room reserved for model.vocab and model.merges up front (DeepSeek: 128000 and 127741), so
+// the vectors do not move their strings while growing.
+constexpr size_t kExpectedEntries = size_t(1) << 17;
 
 // SAX handler: builds the document like nlohmann's own DOM parser, except inside
 // model.vocab and model.merges, whose entries go to the flat vectors.
@@ -43,6 +48,7 @@ class Reader : public nlohmann::json_sax<json> {
     if (in_vocab_ || merge_depth_) return fail_with("unexpected object in model.vocab or model.merges");
     if (at_model_child("vocab")) {
       in_vocab_ = true;
+      out_.vocab.reserve(kExpectedEntries);
       return true;
     }
     return open(json::object());
@@ -66,6 +72,7 @@ class Reader : public nlohmann::json_sax<json> {
     }
     if (at_model_child("merges")) {
       merge_depth_ = 1;
+      out_.merges.reserve(kExpectedEntries);
       return true;
     }
     return open(json::array());
@@ -75,7 +82,7 @@ class Reader : public nlohmann::json_sax<json> {
     if (merge_depth_ == 2) {
       merge_depth_ = 1;
       if (pair_.size() != 2) return fail_with("a merge pair must hold exactly two strings");
-      out_.merges.emplace_back(std::move(pair_[0]), std::move(pair_[1]));
+      add_merge(pair_[0], pair_[1]);
       return true;
     }
     if (merge_depth_ == 1) {
@@ -139,15 +146,23 @@ class Reader : public nlohmann::json_sax<json> {
 
   bool add_vocab(int64_t id) {
     if (id < 0 || id > INT32_MAX) return fail_with(fmt::format("model.vocab: id {} of '{}' out of range", id, key_));
-    out_.vocab.emplace_back(std::move(key_), int(id));
+    if (size_t(id) >= out_.vocab.size()) out_.vocab.resize(size_t(id) + 1);
+    if (!out_.vocab[size_t(id)].empty()) return fail_with(fmt::format("model.vocab: id {} given twice", id));
+    out_.vocab[size_t(id)] = byte_level_to_bytes(key_);
     return true;
   }
 
-  bool add_merge_string(std::string& s) {
+  void add_merge(std::string_view left, std::string_view right) {
+    std::string left_bytes = byte_level_to_bytes(left);
+    const size_t left_size = left_bytes.size();
+    out_.merges.push_back({std::move(left_bytes.append(byte_level_to_bytes(right))), left_size});
+  }
+
+  bool add_merge_string(std::string_view s) {
     const size_t space = s.find(' ');
     if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos)
       return fail_with(fmt::format("model.merges: '{}' is not two tokens separated by one space", s));
-    out_.merges.emplace_back(s.substr(0, space), s.substr(space + 1));
+    add_merge(s.substr(0, space), s.substr(space + 1));
     return true;
   }
 };

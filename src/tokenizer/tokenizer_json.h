@@ -7,15 +7,25 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
-#include <utility>
+#include <string_view>
 #include <vector>
 
 namespace r1 {
 
+// One merge rule, in raw bytes: left token + right token, and where the left one ends.
+struct MergeRule {
+  std::string joined;
+  size_t left_size = 0;
+  std::string_view left() const { return std::string_view(joined).substr(0, left_size); }
+  std::string_view right() const { return std::string_view(joined).substr(left_size); }
+};
+
+// Tokens are turned from tokenizer.json's byte-level spelling into raw bytes as they are read
+// (see byte_level.h).
 struct TokenizerJson {
-  nlohmann::json document;                                 // the file without model.vocab and model.merges
-  std::vector<std::pair<std::string, int>> vocab;          // token as spelled in the file -> id
-  std::vector<std::pair<std::string, std::string>> merges;  // in rank order; "a b" and ["a", "b"] both accepted
+  nlohmann::json document;         // the file without model.vocab and model.merges
+  std::vector<std::string> vocab;  // raw bytes of each token by id ("" where no token has the id)
+  std::vector<MergeRule> merges;   // in rank order; "a b" and ["a", "b"] both accepted
 };
 
 TokenizerJson read_tokenizer_json(const std::string& path);
