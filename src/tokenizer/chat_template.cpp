@@ -66,8 +66,12 @@ std::string system_prompt(const std::vector<ChatMessage>& messages, ChatFamily f
   bool first = true;
   for (const ChatMessage& m : messages) {
     if (m.role != "system") continue;
-    if (family == ChatFamily::deepseek_r1) prompt = *m.content;
-    else prompt += (first ? "" : "\n\n") + *m.content;
+    if (family == ChatFamily::deepseek_r1) {
+      prompt = *m.content;
+    } else {
+      if (!first) prompt += "\n\n";
+      prompt += *m.content;
+    }
     first = false;
   }
   return prompt;
@@ -127,7 +131,8 @@ std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, bool 
           out += "<｜Assistant｜><｜tool▁calls▁begin｜>" + tool_call_text(call);
           first_call = false;
         } else {
-          out += "\n" + tool_call_text(call) + "<｜tool▁calls▁end｜><｜end▁of▁sentence｜>";
+          out += "\n";
+          out += tool_call_text(call) + "<｜tool▁calls▁end｜><｜end▁of▁sentence｜>";
         }
       }
     } else if (m.role == "assistant" && in_tool_outputs) {
@@ -138,8 +143,8 @@ std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, bool 
       out += "<｜Assistant｜>" + reply + "<｜end▁of▁sentence｜>";
     } else if (m.role == "tool") {
       in_tool_outputs = true;
-      out += (first_output ? "<｜tool▁outputs▁begin｜>" : "\n") + std::string("<｜tool▁output▁begin｜>") + *m.content +
-             "<｜tool▁output▁end｜>";
+      out += first_output ? "<｜tool▁outputs▁begin｜><｜tool▁output▁begin｜>" : "\n<｜tool▁output▁begin｜>";
+      out += *m.content + "<｜tool▁output▁end｜>";
       first_output = false;
     }
   }
