@@ -28,7 +28,7 @@ struct WeightView {
 // [row_offsets[g], row_offsets[g+1]) of x and y; row_offsets == nullptr means one group of
 // `rows` rows. `rows` bounds every group's row count: up to kGemvMaxRows rows a weight-streaming
 // kernel reads each weight byte once, above it a tiled kernel runs. Empty groups exit at once.
-constexpr int kGemvMaxRows = 8;
+constexpr int kGemvMaxRows = 32;
 void grouped_linear(const WeightView* weights, const WeightView& prototype, const int* row_offsets, int groups,
                     int rows, const float* x, float* y, cudaStream_t stream);
 // Which kernel grouped_linear picks (exposed for tests): true = weight-streaming GEMV.

@@ -67,7 +67,7 @@ grouped_linear_kernel(const WeightView* weights, const int* row_offsets, int row
 }
 
 
-// ---- weight-streaming GEMV for up to kGemvMaxRows rows per group ----
+// ---- weight-streaming GEMV for up to kGemvMaxRows rows per group (in passes of up to 8) ----
 // Each warp computes kGemvOutsPerWarp consecutive outputs at once so that every activation
 // value it loads serves all of them; each lane streams 16-byte weight chunks.
 
@@ -147,38 +147,43 @@ gemv_kernel(const WeightView* weights, const int* row_offsets, int rows, int out
     row[j] = reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(w.data) + int64_t(o) * in * (16 / P::count));
     scales[j] = T == WeightType::e4m3 ? w.scale_inv + int64_t(o / w.block) * scale_cols : nullptr;
   }
-  float acc[kOuts][R] = {};
+  // Rows in passes of R; a group of more than R rows reads its weights again (mostly from L2).
+  for (int r0 = 0; r0 < n; r0 += R) {
+    const int rows_here = min(R, n - r0);
+    const float* xr = xs + int64_t(r0) * in;
+    float acc[kOuts][R] = {};
 #pragma unroll 2
-  for (int c = lane; c < chunks; c += 32) {
-    uint4 raw[kOuts];
+    for (int c = lane; c < chunks; c += 32) {
+      uint4 raw[kOuts];
 #pragma unroll
-    for (int j = 0; j < kOuts; ++j) raw[j] = __ldg(row[j] + c);
-    float scale[kOuts];
+      for (int j = 0; j < kOuts; ++j) raw[j] = __ldg(row[j] + c);
+      float scale[kOuts];
 #pragma unroll
-    for (int j = 0; j < kOuts; ++j) scale[j] = T == WeightType::e4m3 ? scales[j][c * P::count / w.block] : 1.0f;
+      for (int j = 0; j < kOuts; ++j) scale[j] = T == WeightType::e4m3 ? scales[j][c * P::count / w.block] : 1.0f;
 #pragma unroll
-    for (int p = 0; p < P::count / 4; ++p) {
-      float wv[kOuts][4];
+      for (int p = 0; p < P::count / 4; ++p) {
+        float wv[kOuts][4];
 #pragma unroll
-      for (int j = 0; j < kOuts; ++j) P::piece(raw[j], p, wv[j]);
+        for (int j = 0; j < kOuts; ++j) P::piece(raw[j], p, wv[j]);
 #pragma unroll
-      for (int r = 0; r < R; ++r) {
-        if (r >= n) break;
-        const float4 v = *reinterpret_cast<const float4*>(xs + int64_t(r) * in + c * P::count + 4 * p);
+        for (int r = 0; r < R; ++r) {
+          if (r >= rows_here) break;
+          const float4 v = *reinterpret_cast<const float4*>(xr + int64_t(r) * in + c * P::count + 4 * p);
 #pragma unroll
-        for (int j = 0; j < kOuts; ++j)
-          acc[j][r] += scale[j] * (wv[j][0] * v.x + wv[j][1] * v.y + wv[j][2] * v.z + wv[j][3] * v.w);
+          for (int j = 0; j < kOuts; ++j)
+            acc[j][r] += scale[j] * (wv[j][0] * v.x + wv[j][1] * v.y + wv[j][2] * v.z + wv[j][3] * v.w);
+        }
       }
     }
+#pragma unroll
+    for (int j = 0; j < kOuts; ++j)
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        if (r >= rows_here) break;
+        const float sum = warp_sum(acc[j][r]);
+        if (lane == 0 && first_out + j < out) y[int64_t(begin + r0 + r) * out + first_out + j] = sum;
+      }
   }
-#pragma unroll
-  for (int j = 0; j < kOuts; ++j)
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      if (r >= n) break;
-      const float sum = warp_sum(acc[j][r]);
-      if (lane == 0 && first_out + j < out) y[int64_t(begin + r) * out + first_out + j] = sum;
-    }
 }
 
 template <WeightType T>

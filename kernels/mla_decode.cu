@@ -18,7 +18,8 @@ __global__ void __launch_bounds__(kThreads)
 mla_attention_kernel(MlaShape s, const float* q_latent, const float* q, const int* positions,
                      const int* sequences, const float* const* cache, float scale, float* partial,
                      float* o_latent) {
-  const int t = blockIdx.x, h = blockIdx.y, split = blockIdx.z, splits = gridDim.z;
+  // Heads vary fastest so that a token's heads run together and share its cache rows in L2.
+  const int h = blockIdx.x, t = blockIdx.y, split = blockIdx.z, splits = gridDim.z;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int latent = s.kv_lora_rank, width = latent + s.qk_rope;
   extern __shared__ float shared[];
@@ -38,9 +39,9 @@ mla_attention_kernel(MlaShape s, const float* q_latent, const float* q, const in
   float running_max = -INFINITY, sum_exp = 0, acc[kMaxLatentPerLane] = {};
   for (int j = first + warp; j < last; j += kWarps) {
     const float* row = rows + int64_t(j) * width;
-    float partial = 0;
-    for (int i = lane; i < width; i += 32) partial += query[i] * row[i];
-    const float score = warp_sum(partial) * scale;
+    float dot = 0;
+    for (int i = lane; i < width; i += 32) dot += query[i] * row[i];
+    const float score = warp_sum(dot) * scale;
     const float new_max = fmaxf(running_max, score);
     const float rescale = expf(running_max - new_max), p = expf(score - new_max);
     sum_exp = sum_exp * rescale + p;
@@ -127,7 +128,7 @@ void mla_attention(const MlaShape& s, const float* q_latent, const float* q, con
     fail("mla_attention: kv_lora_rank {} exceeds the supported {}", s.kv_lora_rank, 32 * kMaxLatentPerLane);
   splits = std::max(1, splits);
   const size_t shared = sizeof(float) * (s.kv_lora_rank + s.qk_rope + kWarps * s.kv_lora_rank);
-  mla_attention_kernel<<<dim3(tokens, s.heads, splits), kThreads, shared, stream>>>(
+  mla_attention_kernel<<<dim3(s.heads, tokens, splits), kThreads, shared, stream>>>(
       s, q_latent, q, positions, sequences, cache, softmax_scale, workspace, o_latent);
   CUDA_CHECK_LAUNCH();
   if (splits > 1) {

@@ -94,7 +94,7 @@ class CudaKernels : public ::testing::Test {
 TEST_F(CudaKernels, LinearMatchesCpuForEveryDtypeAndShape) {
   for (DType dtype : {DType::F32, DType::BF16, DType::F8_E4M3})
     for (auto [out, in] : {std::pair{64, 32}, {200, 333}, {130, 256}, {129, 257}})
-      for (int rows : {1, 3, 7, 8, 9, 100}) {
+      for (int rows : {1, 3, 7, 8, 9, 32, 33, 100}) {
         TestWeight w(dtype, out, in, 17 + out + rows);
         std::vector<float> x = random_floats(size_t(rows) * in, 5 + rows);
         std::vector<float> expected(size_t(rows) * out);
@@ -105,7 +105,7 @@ TEST_F(CudaKernels, LinearMatchesCpuForEveryDtypeAndShape) {
         DeviceVector<float> dx(x), dy(size_t(rows) * out, NAN);
         cuda::grouped_linear(views.get(), dw.view, nullptr, 1, rows, dx.get(), dy.get(), nullptr);
         // Both kernels are covered: the GEMV for few rows when rows are 16-byte aligned.
-        EXPECT_EQ(cuda::linear_uses_gemv(dw.view, rows), rows <= 8 && in % 16 == 0);
+        EXPECT_EQ(cuda::linear_uses_gemv(dw.view, rows), rows <= cuda::kGemvMaxRows && in % 16 == 0);
         EXPECT_LT(relative_max_error(dy.host(), expected), 2e-6)
             << dtype_name(dtype) << " " << out << "x" << in << " rows " << rows;
       }
@@ -137,6 +137,7 @@ void check_grouped(const std::vector<int>& offsets, int rows_bound, int out, int
 TEST_F(CudaKernels, GroupedLinearSkipsEmptyGroups) {
   check_grouped({0, 3, 3, 40, 40, 41}, 37, 72, 200, pool_);  // groups 1 and 3 empty; tiled kernel
   check_grouped({0, 3, 3, 5, 5, 6}, 3, 72, 256, pool_);      // the same through the GEMV
+  check_grouped({0, 20, 20, 21}, 20, 72, 256, pool_);        // GEMV in passes of 8 rows
 }
 
 void check_routing(const RoutingParams& p, int tokens, bool with_bias, uint32_t seed) {
