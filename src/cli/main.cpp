@@ -11,14 +11,17 @@ int main(int argc, char** argv) {
   CLI::App app{"r1: inference engine for DeepSeek-R1 and the DeepSeek MLA + MoE family"};
   app.require_subcommand(1);
   r1::Command score = r1::add_score_command(app);
+  r1::Command grade = r1::add_grade_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   try {
-    for (CLI::App* sub : app.get_subcommands())
+    for (CLI::App* sub : app.get_subcommands()) {
       if (sub->get_name() == "score") return score();
+      if (sub->get_name() == "grade") return grade();
+    }
   } catch (const r1::Error& e) {
     fmt::print(stderr, "r1: error: {}\n", e.what());
     return 1;
