@@ -130,7 +130,7 @@ class Parser {
 
   double power() {
     double value = primary();
-    if (accept('^')) value = std::pow(value, argument());
+    if (accept('^')) value = std::pow(value, is_digit(peek()) ? number() : argument());  // 2^10: as meant
     while (accept('!')) value = factorial(value);
     return value;
   }
