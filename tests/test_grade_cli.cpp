@@ -53,8 +53,8 @@ TEST(GradeCli, StdinNumbersAndBlankLines) {
   CommandResult r = run_command(fmt::format("{} grade < '{}' 2>&1", R1_BINARY, input.string()));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output,
-            "{\"correct\":true,\"extracted\":\"025\"}\n"
-            "{\"correct\":false,\"extracted\":null}\n"
+            "{\"extracted\":\"025\",\"correct\":true}\n"
+            "{\"extracted\":null,\"correct\":false}\n"
             "graded 2 responses: 1 correct (50.0%)\n");
   fs::remove(input);
 }
@@ -66,7 +66,7 @@ TEST(GradeCli, MalformedLineStopsWithItsNumberAfterEarlierResults) {
                                     "{\"response\": \"\\\\boxed{2}\", \"answer\": \n");
   CommandResult r = run_command(fmt::format("{} grade --input '{}'", R1_BINARY, input.string()));
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("{\"correct\":true,\"extracted\":\"1\"}\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("{\"extracted\":\"1\",\"correct\":true}\n"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find(fmt::format("r1: error: {}:3: not valid JSON", input.string())), std::string::npos)
       << r.output;
   fs::remove(input);

@@ -29,7 +29,10 @@ GradeCase parse_case(const std::string& line, const std::string& where) {
   try {
     j = nlohmann::json::parse(line);
   } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: not valid JSON ({})", where, e.what());
+    // what() reads "[json.exception.parse_error.101] parse error at line 1, column 14: ...";
+    // the line is ours to name, the column is worth keeping.
+    const std::string what = e.what();
+    fail("{}: not valid JSON (byte {}: {})", where, e.byte, what.substr(what.find(": ") + 2));
   }
   if (!j.is_object()) fail("{}: expected a JSON object {{\"response\", \"answer\"}}", where);
   if (!j.contains("response") || !j["response"].is_string())
@@ -56,9 +59,10 @@ int run_grade(const std::string& input) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank lines carry nothing
     const GradeCase c = parse_case(line, fmt::format("{}:{}", source, line_number));
     const Grade grade = grade_response(c.response, c.answer);
-    const nlohmann::json out = {{"extracted", grade.extracted ? nlohmann::json(*grade.extracted) : nlohmann::json()},
-                                {"correct", grade.correct}};
-    std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    const nlohmann::ordered_json out = {
+        {"extracted", grade.extracted ? nlohmann::ordered_json(*grade.extracted) : nlohmann::ordered_json()},
+        {"correct", grade.correct}};
+    std::cout << out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
     ++graded;
     correct += grade.correct;
   }
