@@ -1,6 +1,5 @@
 #include "eval/normalize.h"
 
-#include <array>
 #include <cctype>
 
 #include "eval/extract.h"
@@ -48,7 +47,7 @@ void strip_trailing_unit_text(std::string& s) {
 
 // "5 inches", "10 square units": trailing unit words after a quantity, separated by spaces.
 void strip_trailing_unit_words(std::string& s) {
-  static constexpr std::array<std::string_view, 44> kUnits = {
+  static constexpr std::string_view kUnits[] = {
       "unit",    "units",   "square", "sq",      "cubic",   "degree",  "degrees", "cm",     "mm",
       "km",      "meter",   "meters", "metre",   "metres",  "inch",    "inches",  "foot",   "feet",
       "ft",      "yard",    "yards",  "mile",    "miles",   "second",  "seconds", "minute", "minutes",
