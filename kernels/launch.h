@@ -4,6 +4,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "r1/rope.h"
@@ -68,10 +69,14 @@ void mla_v_out(const WeightView& kv_b, const MlaShape& s, const float* o_latent,
                float* out, cudaStream_t stream);
 
 // mla_decode.cu — attention of each (token, head) over its sequence's cached positions
-// [0, positions[t]]: softmax((q_latent·c + q_pe·k_pe)·scale) weighted sum of c.
+// [0, positions[t]]: softmax((q_latent·c + q_pe·k_pe)·scale) weighted sum of c. The context is
+// cut into `splits` ranges processed in parallel (mla_attention_splits picks how many from the
+// batch shape; splits > 1 needs mla_attention_workspace floats of workspace).
+int mla_attention_splits(int tokens, int heads, int max_len, int multiprocessors);
+size_t mla_attention_workspace(const MlaShape& s, int tokens, int splits);
 void mla_attention(const MlaShape& s, const float* q_latent, const float* q, const int* positions,
-                   const int* sequences, const float* const* cache, float softmax_scale, int tokens,
-                   float* o_latent, cudaStream_t stream);
+                   const int* sequences, const float* const* cache, float softmax_scale, int tokens, int splits,
+                   float* workspace, float* o_latent, cudaStream_t stream);
 
 // moe_routing.cu — expert choice per token (rules of r1/routing.h), then the permutation that
 // groups token copies by expert, and the weighted combine back.

@@ -68,15 +68,19 @@ grouped_linear_kernel(const WeightView* weights, const int* row_offsets, int row
 
 
 // ---- weight-streaming GEMV for up to kGemvMaxRows rows per group ----
+// Each warp computes kGemvOutsPerWarp consecutive outputs at once so that every activation
+// value it loads serves all of them; each lane streams 16-byte weight chunks.
 
 constexpr int kGemvWarps = 8, kGemvOutsPerWarp = 4;
 
+// A 16-byte load of weights holds `count` values; piece p (0 <= p < count/4) decodes values
+// 4p .. 4p+3 to float32.
 template <WeightType T>
-struct Packed;  // how many weights one 16-byte load holds, and how to decode them
+struct Packed;
 template <>
 struct Packed<WeightType::f32> {
   static constexpr int count = 4;
-  __device__ static void decode(uint4 raw, float* out) {
+  __device__ static void piece(const uint4& raw, int, float* out) {
     out[0] = __uint_as_float(raw.x), out[1] = __uint_as_float(raw.y);
     out[2] = __uint_as_float(raw.z), out[3] = __uint_as_float(raw.w);
   }
@@ -84,43 +88,35 @@ struct Packed<WeightType::f32> {
 template <>
 struct Packed<WeightType::bf16> {
   static constexpr int count = 8;
-  __device__ static void decode(uint4 raw, float* out) {
-    const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      out[2 * i] = __uint_as_float(words[i] << 16);
-      out[2 * i + 1] = __uint_as_float(words[i] & 0xFFFF0000u);
-    }
+  __device__ static void piece(const uint4& raw, int p, float* out) {
+    const uint32_t a = p == 0 ? raw.x : raw.z, b = p == 0 ? raw.y : raw.w;
+    out[0] = __uint_as_float(a << 16), out[1] = __uint_as_float(a & 0xFFFF0000u);
+    out[2] = __uint_as_float(b << 16), out[3] = __uint_as_float(b & 0xFFFF0000u);
   }
 };
 template <>
 struct Packed<WeightType::f16> {
   static constexpr int count = 8;
-  __device__ static void decode(uint4 raw, float* out) {
-    const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      out[2 * i] = f16_to_float(uint16_t(words[i] & 0xFFFF));
-      out[2 * i + 1] = f16_to_float(uint16_t(words[i] >> 16));
-    }
+  __device__ static void piece(const uint4& raw, int p, float* out) {
+    const uint32_t a = p == 0 ? raw.x : raw.z, b = p == 0 ? raw.y : raw.w;
+    out[0] = f16_to_float(uint16_t(a & 0xFFFF)), out[1] = f16_to_float(uint16_t(a >> 16));
+    out[2] = f16_to_float(uint16_t(b & 0xFFFF)), out[3] = f16_to_float(uint16_t(b >> 16));
   }
 };
 template <>
 struct Packed<WeightType::e4m3> {
   static constexpr int count = 16;
-  __device__ static void decode(uint4 raw, float* out) {
-    const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+  __device__ static void piece(const uint4& raw, int p, float* out) {
+    const uint32_t word = p == 0 ? raw.x : p == 1 ? raw.y : p == 2 ? raw.z : raw.w;
 #pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        // e4m3 -> f16 is exact, and so is f16 -> f32.
-        const __half2_raw pair = __nv_cvt_fp8x2_to_halfraw2(
-            __nv_fp8x2_storage_t((words[i] >> (16 * half)) & 0xFFFF), __NV_E4M3);
-        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&pair));
-        out[4 * i + 2 * half] = f.x;
-        out[4 * i + 2 * half + 1] = f.y;
-      }
+    for (int half = 0; half < 2; ++half) {
+      // e4m3 -> f16 is exact (hardware conversion on sm_89+), and so is f16 -> f32.
+      const __half2_raw pair =
+          __nv_cvt_fp8x2_to_halfraw2(__nv_fp8x2_storage_t((word >> (16 * half)) & 0xFFFF), __NV_E4M3);
+      const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&pair));
+      out[2 * half] = f.x;
+      out[2 * half + 1] = f.y;
+    }
   }
 };
 
@@ -129,50 +125,60 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 gemv_kernel(const WeightView* weights, const int* row_offsets, int rows, int out, int in,
             const float* __restrict__ x, float* __restrict__ y) {
   using P = Packed<T>;
+  constexpr int kOuts = kGemvOutsPerWarp;
   const int group = blockIdx.y;
   const int begin = row_offsets ? row_offsets[group] : 0;
   const int n = (row_offsets ? row_offsets[group + 1] : rows) - begin;
   if (n <= 0) return;
   const WeightView w = weights[group];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int first_out = (blockIdx.x * kGemvWarps + warp) * kOuts;
+  if (first_out >= out) return;
   const int chunks = in / P::count;
   const int scale_cols = (in + w.block - 1) / w.block;
   const float* xs = x + int64_t(begin) * in;
 
-  for (int i = 0; i < kGemvOutsPerWarp; ++i) {
-    const int o = (blockIdx.x * kGemvWarps + warp) * kGemvOutsPerWarp + i;
-    if (o >= out) return;
-    const uint4* row = reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(w.data) +
-                                                      int64_t(o) * in * (16 / P::count));
-    const float* scales = T == WeightType::e4m3 ? w.scale_inv + int64_t(o / w.block) * scale_cols : nullptr;
-    float acc[R] = {};
-#pragma unroll 2
-    for (int c = lane; c < chunks; c += 32) {
-      float wv[P::count];
-      P::decode(__ldg(row + c), wv);
-      if (T == WeightType::e4m3) {
-        const float scale = scales[c * P::count / w.block];
+  // Rows past `out` re-read the last row; their results are not stored.
+  const uint4* row[kOuts];
+  const float* scales[kOuts];
 #pragma unroll
-        for (int k = 0; k < P::count; ++k) wv[k] *= scale;
-      }
+  for (int j = 0; j < kOuts; ++j) {
+    const int o = min(first_out + j, out - 1);
+    row[j] = reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(w.data) + int64_t(o) * in * (16 / P::count));
+    scales[j] = T == WeightType::e4m3 ? w.scale_inv + int64_t(o / w.block) * scale_cols : nullptr;
+  }
+  float acc[kOuts][R] = {};
+#pragma unroll 2
+  for (int c = lane; c < chunks; c += 32) {
+    uint4 raw[kOuts];
+#pragma unroll
+    for (int j = 0; j < kOuts; ++j) raw[j] = __ldg(row[j] + c);
+    float scale[kOuts];
+#pragma unroll
+    for (int j = 0; j < kOuts; ++j) scale[j] = T == WeightType::e4m3 ? scales[j][c * P::count / w.block] : 1.0f;
+#pragma unroll
+    for (int p = 0; p < P::count / 4; ++p) {
+      float wv[kOuts][4];
+#pragma unroll
+      for (int j = 0; j < kOuts; ++j) P::piece(raw[j], p, wv[j]);
 #pragma unroll
       for (int r = 0; r < R; ++r) {
         if (r >= n) break;
-        const float4* xv = reinterpret_cast<const float4*>(xs + int64_t(r) * in + c * P::count);
+        const float4 v = *reinterpret_cast<const float4*>(xs + int64_t(r) * in + c * P::count + 4 * p);
 #pragma unroll
-        for (int k = 0; k < P::count / 4; ++k) {
-          const float4 v = xv[k];
-          acc[r] += wv[4 * k] * v.x + wv[4 * k + 1] * v.y + wv[4 * k + 2] * v.z + wv[4 * k + 3] * v.w;
-        }
+        for (int j = 0; j < kOuts; ++j)
+          acc[j][r] += scale[j] * (wv[j][0] * v.x + wv[j][1] * v.y + wv[j][2] * v.z + wv[j][3] * v.w);
       }
     }
+  }
+#pragma unroll
+  for (int j = 0; j < kOuts; ++j)
 #pragma unroll
     for (int r = 0; r < R; ++r) {
       if (r >= n) break;
-      const float sum = warp_sum(acc[r]);
-      if (lane == 0) y[int64_t(begin + r) * out + o] = sum;
+      const float sum = warp_sum(acc[j][r]);
+      if (lane == 0 && first_out + j < out) y[int64_t(begin + r) * out + first_out + j] = sum;
     }
-  }
 }
 
 template <WeightType T>

@@ -12,7 +12,7 @@ namespace {
 
 constexpr int kThreads = 128;
 constexpr int kRouteWarps = 4;          // tokens per block: one warp each
-constexpr int kMaxExpertsPerLane = 16;  // n_routed_experts <= 512
+constexpr int kMaxExpertsPerLane = 16;  // n_routed_experts <= 512 = kScanThreads
 
 // One warp per token, the same rules and tie-breaks as route_token (r1/routing.h): each lane
 // scores experts lane, lane+32, ...; lanes < n_group score the groups; the top-k is k rounds of
@@ -94,16 +94,26 @@ __global__ void count_kernel(const int* expert_ids, int copies, int* counts) {
   if (i < copies) atomicAdd(&counts[expert_ids[i]], 1);
 }
 
-// Exclusive scan of the counts (a few hundred experts: one thread is enough), then the counts
-// are reset to serve as per-expert cursors for the scatter.
-__global__ void offsets_kernel(int experts, int* counts, int* offsets) {
-  int running = 0;
-  for (int e = 0; e < experts; ++e) {
-    offsets[e] = running;
-    running += counts[e];
+// Exclusive scan of the counts in one block (experts <= kScanThreads), then the counts are
+// reset to serve as per-expert cursors for the scatter.
+constexpr int kScanThreads = 512;
+__global__ void __launch_bounds__(kScanThreads) offsets_kernel(int experts, int* counts, int* offsets) {
+  __shared__ int sums[kScanThreads];
+  const int e = threadIdx.x;
+  const int count = e < experts ? counts[e] : 0;
+  sums[e] = count;
+  __syncthreads();
+  for (int stride = 1; stride < kScanThreads; stride *= 2) {  // Hillis-Steele inclusive scan
+    const int add = e >= stride ? sums[e - stride] : 0;
+    __syncthreads();
+    sums[e] += add;
+    __syncthreads();
+  }
+  if (e < experts) {
+    offsets[e] = sums[e] - count;
     counts[e] = 0;
   }
-  offsets[experts] = running;
+  if (e == experts - 1) offsets[experts] = sums[e];
 }
 
 __global__ void scatter_kernel(const int* expert_ids, int copies, const int* offsets, int* cursors,
@@ -150,7 +160,7 @@ void moe_route(const RoutingParams& p, const float* gate_logits, const float* bi
   CUDA_CHECK(cudaMemsetAsync(r.expert_counts, 0, sizeof(int) * p.n_routed_experts, stream));
   count_kernel<<<blocks_for(copies), kThreads, 0, stream>>>(r.expert_ids, copies, r.expert_counts);
   CUDA_CHECK_LAUNCH();
-  offsets_kernel<<<1, 1, 0, stream>>>(p.n_routed_experts, r.expert_counts, r.expert_offsets);
+  offsets_kernel<<<1, kScanThreads, 0, stream>>>(p.n_routed_experts, r.expert_counts, r.expert_offsets);
   CUDA_CHECK_LAUNCH();
   scatter_kernel<<<blocks_for(copies), kThreads, 0, stream>>>(r.expert_ids, copies, r.expert_offsets,
                                                               r.expert_counts, r.copy_rows);

@@ -295,10 +295,16 @@ TEST_F(CudaKernels, MlaAttentionMatchesReference) {
       }
     }
   DeviceVector<float*> dptrs(cache_ptrs);
-  DeviceVector<float> dql(q_latent), dq(q), dout(expected.size(), NAN);
+  DeviceVector<float> dql(q_latent), dq(q);
   DeviceVector<int> dpos(positions), dseq(sequences);
-  cuda::mla_attention(s, dql.get(), dq.get(), dpos.get(), dseq.get(), dptrs.get(), scale, tokens, dout.get(), nullptr);
-  EXPECT_LT(relative_max_error(dout.host(), expected), 1e-5);
+  // One split, several (some empty for the short sequences), and what the heuristic picks.
+  for (int splits : {1, 4, 64, cuda::mla_attention_splits(tokens, s.heads, 700, 132)}) {
+    DeviceVector<float> dout(expected.size(), NAN);
+    DeviceVector<float> workspace(std::max<size_t>(1, cuda::mla_attention_workspace(s, tokens, splits)), NAN);
+    cuda::mla_attention(s, dql.get(), dq.get(), dpos.get(), dseq.get(), dptrs.get(), scale, tokens, splits,
+                        workspace.get(), dout.get(), nullptr);
+    EXPECT_LT(relative_max_error(dout.host(), expected), 1e-5) << splits << " splits";
+  }
 }
 
 }  // namespace

@@ -104,6 +104,13 @@ TEST_F(GenerationConfig, ReadsR1Values) {
   EXPECT_FLOAT_EQ(q.min_p, 0.05f);
 }
 
+TEST(Sampler, DefaultsOfTheShippedR1Directory) {
+  const SamplingParams p = sampling_defaults(std::string(R1_TEST_DATA) + "/tokenizer/deepseek-r1");
+  EXPECT_FLOAT_EQ(p.temperature, 0.6f);
+  EXPECT_FLOAT_EQ(p.top_p, 0.95f);
+  EXPECT_EQ(p.top_k, 0);
+}
+
 TEST_F(GenerationConfig, BadFilesNameThemselves) {
   const std::string path = (dir_ / "generation_config.json").string();
   write("{\"temperature\": ");

@@ -59,6 +59,10 @@ TEST_F(EosIds, GenerationConfigFirstThenConfig) {
   EXPECT_EQ(eos_token_ids(dir_.string()), (std::vector<int>{1, 128009}));
 }
 
+TEST(Stop, EosOfTheShippedR1Directory) {
+  EXPECT_EQ(eos_token_ids(std::string(R1_TEST_DATA) + "/tokenizer/deepseek-r1"), std::vector<int>{1});
+}
+
 TEST_F(EosIds, BadValueNamesTheFile) {
   write("generation_config.json", R"({"eos_token_id": "</s>"})");
   try {

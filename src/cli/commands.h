@@ -11,6 +11,9 @@ namespace r1 {
 using Command = std::function<int()>;
 
 Command add_score_command(CLI::App& app);
+Command add_gen_model_command(CLI::App& app);
+Command add_tokenize_command(CLI::App& app);
+Command add_template_command(CLI::App& app);
 Command add_grade_command(CLI::App& app);
 
 // models/<name> beside the build directory of the running binary (build/r1 -> models/).

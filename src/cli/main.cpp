@@ -11,6 +11,9 @@ int main(int argc, char** argv) {
   CLI::App app{"r1: inference engine for DeepSeek-R1 and the DeepSeek MLA + MoE family"};
   app.require_subcommand(1);
   r1::Command score = r1::add_score_command(app);
+  r1::Command gen_model = r1::add_gen_model_command(app);
+  r1::Command tokenize = r1::add_tokenize_command(app);
+  r1::Command chat_template = r1::add_template_command(app);
   r1::Command grade = r1::add_grade_command(app);
   try {
     app.parse(argc, argv);
@@ -20,6 +23,9 @@ int main(int argc, char** argv) {
   try {
     for (CLI::App* sub : app.get_subcommands()) {
       if (sub->get_name() == "score") return score();
+      if (sub->get_name() == "gen-model") return gen_model();
+      if (sub->get_name() == "tokenize") return tokenize();
+      if (sub->get_name() == "template") return chat_template();
       if (sub->get_name() == "grade") return grade();
     }
   } catch (const r1::Error& e) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -195,6 +196,9 @@ class CudaBackend final : public Backend {
  public:
   CudaBackend(const ModelConfig& config, const ModelWeights& weights) : cfg_(config), w_(weights) {
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    int device = 0;
+    CUDA_CHECK(cudaGetDevice(&device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&multiprocessors_, cudaDevAttrMultiProcessorCount, device));
     std::vector<float> frequencies;
     for (int i = 0; i < config.qk_rope_head_dim / 2; ++i) frequencies.push_back(rope_frequency(config.rope, i));
     rope_frequencies_ = upload(frequencies, "rope frequencies");
@@ -231,7 +235,9 @@ class CudaBackend final : public Backend {
 
   void prepare(const Batch& batch) override {
     n_ = batch.size();
+    max_len_ = 0;
     for (int t = 0; t < n_; ++t) {
+      max_len_ = std::max(max_len_, batch.positions[t] + 1);
       const int s = batch.sequences[t];
       if (s < 0 || s >= int(cache_capacity_.size()) || batch.positions[t] >= cache_capacity_[s])
         fail("internal: token {} at position {} outside the KV cache of sequence {}", t, batch.positions[t], s);
@@ -305,7 +311,8 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   MlaShape shape_{};
   float* rope_frequencies_ = nullptr;
-  int n_ = 0;
+  int n_ = 0, max_len_ = 0;  // tokens of the batch in progress, its longest context
+  int multiprocessors_ = 1;
   int *tokens_ = nullptr, *positions_ = nullptr, *sequences_ = nullptr;
   DeviceBuffer batch_ints_, layer_cache_table_, routing_ints_;
   std::vector<DeviceBuffer> activations_, scratch_, caches_, owned_;
@@ -339,7 +346,10 @@ void CudaBackend::attention(int layer, Activation x, Activation out) {
   float* o_latent = scratch(7, size_t(n) * heads * latent);
   float* attn = scratch(8, size_t(n) * heads * cfg_.v_head_dim);
   mla_absorb_q(l.kv_b.view, shape_, q, n, q_latent, stream_);
-  mla_attention(shape_, q_latent, q, positions_, sequences_, cache, cfg_.softmax_scale(), n, o_latent, stream_);
+  const int splits = mla_attention_splits(n, heads, max_len_, multiprocessors_);
+  float* workspace = scratch(15, std::max<size_t>(1, mla_attention_workspace(shape_, n, splits)));
+  mla_attention(shape_, q_latent, q, positions_, sequences_, cache, cfg_.softmax_scale(), n, splits, workspace,
+                o_latent, stream_);
   mla_v_out(l.kv_b.view, shape_, o_latent, n, attn, stream_);
   linear(l.o_proj, attn, n, out.data);
 }

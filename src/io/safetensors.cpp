@@ -184,37 +184,54 @@ size_t Checkpoint::total_bytes() const {
   return total;
 }
 
+size_t TensorToWrite::bytes() const {
+  size_t n = dtype_size(dtype);
+  for (int64_t d : shape) n *= size_t(d);
+  return n;
+}
+
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors) {
+  write_safetensors(path, tensors, [&](size_t i, std::vector<uint8_t>& bytes) {
+    const uint8_t* data = static_cast<const uint8_t*>(tensors[i].data);
+    bytes.assign(data, data + tensors[i].bytes());
+  });
+}
+
+void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors, const TensorFill& fill) {
   json header = json::object();
   uint64_t offset = 0;
   for (const auto& t : tensors) {
-    uint64_t bytes = dtype_size(t.dtype);
-    for (int64_t d : t.shape) bytes *= uint64_t(d);
     header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape},
-                      {"data_offsets", {offset, offset + bytes}}};
-    offset += bytes;
+                      {"data_offsets", {offset, offset + t.bytes()}}};
+    offset += t.bytes();
   }
   std::string header_text = header.dump();
   header_text.append((8 - header_text.size() % 8) % 8, ' ');  // keep the data 8-byte aligned
 
   const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail("{}: cannot create", tmp);
-    uint64_t header_len = header_text.size();
-    out.write(reinterpret_cast<const char*>(&header_len), 8);
-    out.write(header_text.data(), std::streamsize(header_text.size()));
-    for (const auto& t : tensors) {
-      uint64_t bytes = dtype_size(t.dtype);
-      for (int64_t d : t.shape) bytes *= uint64_t(d);
-      out.write(static_cast<const char*>(t.data), std::streamsize(bytes));
-    }
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  if (!out) fail("{}: cannot create", tmp);
+  auto give_up = [&](const std::string& why) {
     out.close();
-    if (!out) {
-      std::remove(tmp.c_str());
-      fail("{}: write failed (disk full?)", tmp);
+    std::remove(tmp.c_str());
+    fail("{}: {}", tmp, why);
+  };
+  uint64_t header_len = header_text.size();
+  out.write(reinterpret_cast<const char*>(&header_len), 8);
+  out.write(header_text.data(), std::streamsize(header_text.size()));
+  std::vector<uint8_t> bytes;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    try {
+      fill(i, bytes);
+    } catch (const Error& e) {
+      give_up(e.what());
     }
+    if (bytes.size() != tensors[i].bytes()) give_up(fmt::format("internal: wrong byte count for '{}'", tensors[i].name));
+    out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    if (!out) give_up("write failed (disk full?)");
   }
+  out.close();
+  if (!out) give_up("write failed (disk full?)");
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
     fail("{}: cannot rename from {}", path, tmp);

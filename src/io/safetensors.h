@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -63,10 +64,15 @@ struct TensorToWrite {
   std::string name;
   DType dtype;
   std::vector<int64_t> shape;
-  const void* data;
+  const void* data;  // may be null when a fill function provides the bytes
+  size_t bytes() const;
 };
 
 // Writes to `path.tmp` then renames, so a failure never leaves a half-written `path`.
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors);
+// The same, with tensor i's bytes produced by fill(i, buffer) just before it is written, so that
+// files larger than memory can be written.
+using TensorFill = std::function<void(size_t index, std::vector<uint8_t>& bytes)>;
+void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors, const TensorFill& fill);
 
 }  // namespace r1

@@ -105,7 +105,7 @@ Ceilings measure_ceilings() {
 }
 
 // MLA decode at R1's shape: 128 heads, latent 512 + rope 64, float32 cache, one token per sequence.
-void bench_mla_decode(const Ceilings& c, std::vector<std::string>& table) {
+void bench_mla_decode(const Ceilings& c, int sms, std::vector<std::string>& table) {
   const MlaShape s{128, 128, 64, 128, 512};
   const int width = s.kv_lora_rank + s.qk_rope;
   for (int batch : {1, 32, 128})
@@ -128,12 +128,16 @@ void bench_mla_decode(const Ceilings& c, std::vector<std::string>& table) {
       float* q = alloc_floats(size_t(batch) * s.heads * (s.qk_nope + s.qk_rope), 5, 0.1f);
       float* out;
       CUDA_CHECK(cudaMalloc(&out, size_t(batch) * s.heads * s.kv_lora_rank * 4));
+      const int splits = mla_attention_splits(batch, s.heads, context, sms);
+      float* workspace;
+      CUDA_CHECK(cudaMalloc(&workspace, std::max<size_t>(1, mla_attention_workspace(s, batch, splits)) * 4));
       const double ms = time_ms([&] {
-        mla_attention(s, q_latent, q, dints, dints + batch, dptrs, 0.1f, batch, out, nullptr);
+        mla_attention(s, q_latent, q, dints, dints + batch, dptrs, 0.1f, batch, splits, workspace, out, nullptr);
       });
+      cudaFree(workspace);
       const double gbs = cache_floats * 4.0 / (ms * 1e-3) / 1e9;
-      fmt::print("{{\"bench\":\"mla_decode\",\"batch\":{},\"context\":{},\"ms\":{:.4f},\"cache_gbs\":{:.0f},\"pct_bandwidth\":{:.1f}}}\n",
-                 batch, context, ms, gbs, 100 * gbs / c.bandwidth_gbs);
+      fmt::print("{{\"bench\":\"mla_decode\",\"batch\":{},\"context\":{},\"splits\":{},\"ms\":{:.4f},\"cache_gbs\":{:.0f},\"pct_bandwidth\":{:.1f}}}\n",
+                 batch, context, splits, ms, gbs, 100 * gbs / c.bandwidth_gbs);
       table.push_back(fmt::format("mla_decode b={:<3} ctx={:<5} {:9.3f} ms {:7.0f} GB/s {:5.1f}% of copy bw", batch,
                                   context, ms, gbs, 100 * gbs / c.bandwidth_gbs));
       for (void* p : {(void*)cache, (void*)dptrs, (void*)dints, (void*)q_latent, (void*)q, (void*)out}) cudaFree(p);
@@ -222,7 +226,7 @@ int main() {
                prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0);
     const Ceilings c = measure_ceilings();
     std::vector<std::string> table;
-    bench_mla_decode(c, table);
+    bench_mla_decode(c, prop.multiProcessorCount, table);
     bench_grouped_gemm(c, table);
     bench_routing(table);
     fmt::print("\n{} — copy {:.0f} GB/s, bf16 GEMM {:.0f} TFLOP/s\n", prop.name, c.bandwidth_gbs, c.bf16_tflops);
