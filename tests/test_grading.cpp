@@ -125,6 +125,21 @@ TEST(Match, DifferentAnswers) {
   }
 }
 
+TEST(Match, AbsurdNestingIsComparedAsWrittenNotRecursed) {
+  const int n = 200000;
+  const std::string braces = std::string(n, '{') + "1" + std::string(n, '}');
+  std::string fractions, tuple;
+  for (int i = 0; i < n; ++i) fractions += "\\frac{";
+  fractions += "1";
+  for (int i = 0; i < n; ++i) fractions += "}{2}";
+  for (int i = 0; i < n; ++i) tuple += "(1,";
+  tuple += "1" + std::string(n, ')');
+  EXPECT_FALSE(answers_match(braces, "1"));
+  EXPECT_TRUE(answers_match(braces, braces));
+  EXPECT_FALSE(answers_match(fractions, "0"));
+  EXPECT_FALSE(answers_match(tuple, "(1,1)"));
+}
+
 TEST(Grade, NothingBoxedIsNeverCorrect) {
   const Grade g = grade_response("Therefore the result is 9.", "9");
   EXPECT_EQ(g.extracted, std::nullopt);

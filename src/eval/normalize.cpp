@@ -26,7 +26,10 @@ void unwrap_command(std::string& s, std::string_view name) {
       continue;
     }
     const auto group = brace_group(s, open);
-    if (!group) return;  // unbalanced: leave the rest as written
+    if (!group) {  // "\text 5" or unbalanced: leave it as written
+      at = open;
+      continue;
+    }
     s = s.substr(0, at) + std::string(*group) + s.substr(open + group->size() + 2);
   }
 }
