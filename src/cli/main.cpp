@@ -14,17 +14,20 @@ int main(int argc, char** argv) {
   r1::Command gen_model = r1::add_gen_model_command(app);
   r1::Command tokenize = r1::add_tokenize_command(app);
   r1::Command chat_template = r1::add_template_command(app);
+  r1::Command grade = r1::add_grade_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   try {
-    for (CLI::App* sub : app.get_subcommands())
+    for (CLI::App* sub : app.get_subcommands()) {
       if (sub->get_name() == "score") return score();
-      else if (sub->get_name() == "gen-model") return gen_model();
-      else if (sub->get_name() == "tokenize") return tokenize();
-      else if (sub->get_name() == "template") return chat_template();
+      if (sub->get_name() == "gen-model") return gen_model();
+      if (sub->get_name() == "tokenize") return tokenize();
+      if (sub->get_name() == "template") return chat_template();
+      if (sub->get_name() == "grade") return grade();
+    }
   } catch (const r1::Error& e) {
     fmt::print(stderr, "r1: error: {}\n", e.what());
     return 1;
