@@ -1,4 +1,6 @@
 // Small elementwise ops of the forward pass: residual add, SiLU·mul, embedding lookup.
+#include <algorithm>
+
 #include "kernels/cuda_check.h"
 #include "kernels/weight_decode.cuh"
 
@@ -20,10 +22,10 @@ __global__ void silu_mul_kernel(const float* gate, const float* up, float* out, 
   if (i < n) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
-__global__ void embed_kernel(WeightView table, const int* tokens, int dim, float* out) {
-  const int t = blockIdx.x;
-  for (int i = threadIdx.x; i < dim; i += blockDim.x)
-    out[int64_t(t) * dim + i] = load_weight(table, tokens[t], i);
+__global__ void embed_kernel(WeightView table, const int* tokens, int n, int dim, float* out) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= dim) return;
+  for (int t = blockIdx.y; t < n; t += gridDim.y) out[int64_t(t) * dim + i] = load_weight(table, tokens[t], i);
 }
 
 }  // namespace
@@ -47,7 +49,7 @@ void embed_rows(const void* table, WeightType type, const int* tokens, int n, in
   view.data = table;
   view.type = type;
   view.in = dim;
-  embed_kernel<<<n, kThreads, 0, stream>>>(view, tokens, dim, out);
+  embed_kernel<<<dim3(blocks_for(dim), std::min(n, 65535)), kThreads, 0, stream>>>(view, tokens, n, dim, out);
   CUDA_CHECK_LAUNCH();
 }
 

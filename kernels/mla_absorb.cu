@@ -1,6 +1,7 @@
 // The two per-head projections of absorbed MLA, reading kv_b as stored: queries into the latent
 // space through W_UK (kv_b rows [h·(nope+v), h·(nope+v)+nope)), and attention outputs out of it
-// through W_UV (the following v_dim rows).
+// through W_UV (the following v_dim rows). One block per head; when the latent rows allow
+// 16-byte loads, each lane reads whole 16-byte chunks of a row, else one value at a time.
 #include "kernels/cuda_check.h"
 #include "kernels/weight_decode.cuh"
 
@@ -8,30 +9,105 @@ namespace r1::cuda {
 
 namespace {
 
-constexpr int kThreads = 128;
+constexpr int kWarps = 8, kThreads = kWarps * 32;
 
-// q_latent[t][h][c] = Σ_d q_nope[t][h][d] · W_UK[h][d][c]
-__global__ void absorb_q_kernel(WeightView kv_b, MlaShape s, const float* q, float* q_latent) {
-  const int t = blockIdx.x, h = blockIdx.y, qk_dim = s.qk_nope + s.qk_rope;
-  extern __shared__ float q_nope[];
-  const float* q_head = q + (int64_t(t) * s.heads + h) * qk_dim;
-  for (int d = threadIdx.x; d < s.qk_nope; d += kThreads) q_nope[d] = q_head[d];
-  __syncthreads();
+template <WeightType T>
+__device__ float chunk_scale(const WeightView& w, int64_t row, int col) {
+  if (T != WeightType::e4m3) return 1.0f;
+  return w.scale_inv[(row / w.block) * ((w.in + w.block - 1) / w.block) + col / w.block];
+}
+
+// q_latent[t][h][c] = Σ_d q_nope[t][h][d] · W_UK[h][d][c]: warps split the rows d, lanes the
+// columns c in chunks; the warps' partial sums meet in shared memory.
+template <WeightType T>
+__global__ void __launch_bounds__(kThreads)
+absorb_q_kernel(WeightView kv_b, MlaShape s, const float* q, int tokens, float* q_latent) {
+  using P = Packed<T>;
+  const int h = blockIdx.x, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int qk_dim = s.qk_nope + s.qk_rope, chunks = s.kv_lora_rank / P::count;
+  const int64_t first_row = int64_t(h) * (s.qk_nope + s.v_dim);
+  const int64_t row_bytes = int64_t(s.kv_lora_rank) * (16 / P::count);
+  extern __shared__ float partial[];  // [kWarps][kv_lora_rank]
+  for (int t = 0; t < tokens; ++t) {
+    const float* q_nope = q + (int64_t(t) * s.heads + h) * qk_dim;
+    for (int c = lane; c < chunks; c += 32) {
+      float acc[P::count] = {};
+      for (int d = warp; d < s.qk_nope; d += kWarps) {
+        const uint4 raw = __ldg(reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(kv_b.data) +
+                                                               (first_row + d) * row_bytes) + c);
+        const float qd = q_nope[d] * chunk_scale<T>(kv_b, first_row + d, c * P::count);
+#pragma unroll
+        for (int p = 0; p < P::count / 4; ++p) {
+          float wv[4];
+          P::piece(raw, p, wv);
+#pragma unroll
+          for (int k = 0; k < 4; ++k) acc[4 * p + k] += qd * wv[k];
+        }
+      }
+#pragma unroll
+      for (int k = 0; k < P::count; ++k) partial[warp * s.kv_lora_rank + c * P::count + k] = acc[k];
+    }
+    __syncthreads();
+    float* dst = q_latent + (int64_t(t) * s.heads + h) * s.kv_lora_rank;
+    for (int c = threadIdx.x; c < s.kv_lora_rank; c += kThreads) {
+      float sum = 0;
+      for (int w = 0; w < kWarps; ++w) sum += partial[w * s.kv_lora_rank + c];
+      dst[c] = sum;
+    }
+    __syncthreads();
+  }
+}
+
+// out[t][h][d] = Σ_c W_UV[h][d][c] · o_latent[t][h][c]: one warp per output row d.
+template <WeightType T>
+__global__ void __launch_bounds__(kThreads)
+v_out_kernel(WeightView kv_b, MlaShape s, const float* o_latent, int tokens, float* out) {
+  using P = Packed<T>;
+  const int h = blockIdx.x, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int chunks = s.kv_lora_rank / P::count;
+  const int64_t first_row = int64_t(h) * (s.qk_nope + s.v_dim) + s.qk_nope;
+  const int64_t row_bytes = int64_t(s.kv_lora_rank) * (16 / P::count);
+  for (int d = warp; d < s.v_dim; d += kWarps) {
+    const uint4* row = reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(kv_b.data) + (first_row + d) * row_bytes);
+    for (int t = 0; t < tokens; ++t) {
+      const float* x = o_latent + (int64_t(t) * s.heads + h) * s.kv_lora_rank;
+      float acc = 0;
+      for (int c = lane; c < chunks; c += 32) {
+        const uint4 raw = __ldg(row + c);
+        float dot = 0;
+#pragma unroll
+        for (int p = 0; p < P::count / 4; ++p) {
+          float wv[4];
+          P::piece(raw, p, wv);
+          const float4 v = *reinterpret_cast<const float4*>(x + c * P::count + 4 * p);
+          dot += wv[0] * v.x + wv[1] * v.y + wv[2] * v.z + wv[3] * v.w;
+        }
+        acc += dot * chunk_scale<T>(kv_b, first_row + d, c * P::count);
+      }
+      acc = warp_sum(acc);
+      if (lane == 0) out[(int64_t(t) * s.heads + h) * s.v_dim + d] = acc;
+    }
+  }
+}
+
+// Fallbacks for latent widths that are not a multiple of the 16-byte chunk (tiny test models).
+__global__ void absorb_q_scalar_kernel(WeightView kv_b, MlaShape s, const float* q, float* q_latent) {
+  const int h = blockIdx.x, t = blockIdx.y, qk_dim = s.qk_nope + s.qk_rope;
+  const float* q_nope = q + (int64_t(t) * s.heads + h) * qk_dim;
   const int64_t first_row = int64_t(h) * (s.qk_nope + s.v_dim);
   float* dst = q_latent + (int64_t(t) * s.heads + h) * s.kv_lora_rank;
-  for (int c = threadIdx.x; c < s.kv_lora_rank; c += kThreads) {
+  for (int c = threadIdx.x; c < s.kv_lora_rank; c += blockDim.x) {
     float acc = 0;
     for (int d = 0; d < s.qk_nope; ++d) acc += q_nope[d] * load_weight(kv_b, first_row + d, c);
     dst[c] = acc;
   }
 }
 
-// out[t][h][d] = Σ_c W_UV[h][d][c] · o_latent[t][h][c]; one warp per output value.
-__global__ void v_out_kernel(WeightView kv_b, MlaShape s, const float* o_latent, float* out) {
-  const int t = blockIdx.x, h = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+__global__ void v_out_scalar_kernel(WeightView kv_b, MlaShape s, const float* o_latent, float* out) {
+  const int h = blockIdx.x, t = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const float* src = o_latent + (int64_t(t) * s.heads + h) * s.kv_lora_rank;
   const int64_t first_row = int64_t(h) * (s.qk_nope + s.v_dim) + s.qk_nope;
-  for (int d = warp; d < s.v_dim; d += kThreads / 32) {
+  for (int d = warp; d < s.v_dim; d += blockDim.x / 32) {
     float acc = 0;
     for (int c = lane; c < s.kv_lora_rank; c += 32) acc += src[c] * load_weight(kv_b, first_row + d, c);
     acc = warp_sum(acc);
@@ -39,19 +115,45 @@ __global__ void v_out_kernel(WeightView kv_b, MlaShape s, const float* o_latent,
   }
 }
 
+bool chunked(const WeightView& w, const MlaShape& s) {
+  const int per_load = w.type == WeightType::e4m3 ? 16 : w.type == WeightType::f32 ? 4 : 8;
+  return s.kv_lora_rank % per_load == 0 && (w.type != WeightType::e4m3 || w.block % 16 == 0);
+}
+
 }  // namespace
 
 void mla_absorb_q(const WeightView& kv_b, const MlaShape& s, const float* q, int tokens, float* q_latent,
                   cudaStream_t stream) {
   if (tokens == 0) return;
-  absorb_q_kernel<<<dim3(tokens, s.heads), kThreads, s.qk_nope * sizeof(float), stream>>>(kv_b, s, q, q_latent);
+  if (!chunked(kv_b, s)) {
+    absorb_q_scalar_kernel<<<dim3(s.heads, tokens), 128, 0, stream>>>(kv_b, s, q, q_latent);
+  } else {
+    const size_t shared = sizeof(float) * kWarps * s.kv_lora_rank;
+    auto launch = [&](auto kernel) { kernel<<<s.heads, kThreads, shared, stream>>>(kv_b, s, q, tokens, q_latent); };
+    switch (kv_b.type) {
+      case WeightType::f32: launch(absorb_q_kernel<WeightType::f32>); break;
+      case WeightType::f16: launch(absorb_q_kernel<WeightType::f16>); break;
+      case WeightType::bf16: launch(absorb_q_kernel<WeightType::bf16>); break;
+      case WeightType::e4m3: launch(absorb_q_kernel<WeightType::e4m3>); break;
+    }
+  }
   CUDA_CHECK_LAUNCH();
 }
 
 void mla_v_out(const WeightView& kv_b, const MlaShape& s, const float* o_latent, int tokens, float* out,
                cudaStream_t stream) {
   if (tokens == 0) return;
-  v_out_kernel<<<dim3(tokens, s.heads), kThreads, 0, stream>>>(kv_b, s, o_latent, out);
+  if (!chunked(kv_b, s)) {
+    v_out_scalar_kernel<<<dim3(s.heads, tokens), 128, 0, stream>>>(kv_b, s, o_latent, out);
+  } else {
+    auto launch = [&](auto kernel) { kernel<<<s.heads, kThreads, 0, stream>>>(kv_b, s, o_latent, tokens, out); };
+    switch (kv_b.type) {
+      case WeightType::f32: launch(v_out_kernel<WeightType::f32>); break;
+      case WeightType::f16: launch(v_out_kernel<WeightType::f16>); break;
+      case WeightType::bf16: launch(v_out_kernel<WeightType::bf16>); break;
+      case WeightType::e4m3: launch(v_out_kernel<WeightType::e4m3>); break;
+    }
+  }
   CUDA_CHECK_LAUNCH();
 }
 

@@ -28,9 +28,11 @@ __global__ void mla_cache_append_kernel(const float* kv, int kv_lora_rank, int r
   for (int w = 0; w < kThreads / 32; ++w) total += partial[w];
   const float inv_rms = rsqrtf(total / kv_lora_rank + eps);
   for (int i = threadIdx.x; i < kv_lora_rank; i += kThreads) dst[i] = src[i] * inv_rms * norm_weight[i];
-  if (threadIdx.x == 0) {
-    for (int i = 0; i < rope_dim; ++i) dst[kv_lora_rank + i] = src[kv_lora_rank + i];
-    apply_rope(dst + kv_lora_rank, frequencies, rope_dim, positions[t], magnitude);
+  for (int pair = threadIdx.x; pair < rope_dim / 2; pair += kThreads) {
+    float* k_pe = dst + kv_lora_rank;
+    k_pe[2 * pair] = src[kv_lora_rank + 2 * pair];
+    k_pe[2 * pair + 1] = src[kv_lora_rank + 2 * pair + 1];
+    rope_rotate_pair(k_pe, pair, frequencies[pair], positions[t], magnitude);
   }
 }
 

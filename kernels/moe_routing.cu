@@ -1,6 +1,8 @@
 // MoE routing on the GPU: expert choice per token by the rules of r1/routing.h, the
 // permutation that groups token copies by expert (per-expert offsets), gather, and the
 // weighted combine back to token order.
+#include <algorithm>
+
 #include "kernels/cuda_check.h"
 #include "kernels/launch.h"
 #include "kernels/weight_decode.cuh"
@@ -124,17 +126,21 @@ __global__ void scatter_kernel(const int* expert_ids, int copies, const int* off
   copy_rows[i] = offsets[e] + atomicAdd(&cursors[e], 1);
 }
 
-__global__ void gather_kernel(const float* x, int top_k, int dim, const int* copy_rows, float* permuted) {
-  const int copy = blockIdx.x;
-  const float* src = x + int64_t(copy / top_k) * dim;
-  float* dst = permuted + int64_t(copy_rows[copy]) * dim;
-  for (int i = threadIdx.x; i < dim; i += blockDim.x) dst[i] = src[i];
+// Grids are (columns / kThreads, rows, capped at kMaxGridRows): one thread per value.
+constexpr int kMaxGridRows = 65535;
+
+__global__ void gather_kernel(const float* x, int copies, int top_k, int dim, const int* copy_rows, float* permuted) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= dim) return;
+  for (int copy = blockIdx.y; copy < copies; copy += gridDim.y)
+    permuted[int64_t(copy_rows[copy]) * dim + i] = x[int64_t(copy / top_k) * dim + i];
 }
 
-__global__ void combine_kernel(const float* expert_out, int top_k, int dim, const int* copy_rows,
+__global__ void combine_kernel(const float* expert_out, int tokens, int top_k, int dim, const int* copy_rows,
                                const float* weights, bool accumulate, float* out) {
-  const int t = blockIdx.x;
-  for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= dim) return;
+  for (int t = blockIdx.y; t < tokens; t += gridDim.y) {
     float v = 0;
     for (int k = 0; k < top_k; ++k)
       v += weights[t * top_k + k] * expert_out[int64_t(copy_rows[t * top_k + k]) * dim + i];
@@ -170,14 +176,15 @@ void moe_route(const RoutingParams& p, const float* gate_logits, const float* bi
 void moe_gather(const float* x, int tokens, int top_k, int dim, const MoeRouting& r, float* permuted,
                 cudaStream_t stream) {
   if (tokens == 0) return;
-  gather_kernel<<<tokens * top_k, kThreads, 0, stream>>>(x, top_k, dim, r.copy_rows, permuted);
+  gather_kernel<<<dim3(blocks_for(dim), std::min(tokens * top_k, kMaxGridRows)), kThreads, 0, stream>>>(
+      x, tokens * top_k, top_k, dim, r.copy_rows, permuted);
   CUDA_CHECK_LAUNCH();
 }
 
 void moe_combine(const float* expert_out, int tokens, int top_k, int dim, const MoeRouting& r,
                  bool accumulate, float* out, cudaStream_t stream) {
   if (tokens == 0) return;
-  combine_kernel<<<tokens, kThreads, 0, stream>>>(expert_out, top_k, dim, r.copy_rows, r.expert_weights,
+  combine_kernel<<<dim3(blocks_for(dim), std::min(tokens, kMaxGridRows)), kThreads, 0, stream>>>(expert_out, tokens, top_k, dim, r.copy_rows, r.expert_weights,
                                                   accumulate, out);
   CUDA_CHECK_LAUNCH();
 }

@@ -308,5 +308,39 @@ TEST_F(CudaKernels, MlaAttentionMatchesReference) {
   }
 }
 
+
+// The absorbed projections against decode_row on the CPU: W_UK^T·q_nope and W_UV·o, for the
+// chunked kernels (latent 512) and the scalar fallback (latent 72), FP8 and BF16.
+TEST_F(CudaKernels, MlaAbsorbAndVOutMatchCpu) {
+  for (DType dtype : {DType::F8_E4M3, DType::BF16})
+    for (int latent : {512, 72}) {
+      const cuda::MlaShape s{3, 16, 8, 24, latent};
+      const int tokens = 5, qk = s.qk_nope + s.qk_rope, rows = s.heads * (s.qk_nope + s.v_dim);
+      TestWeight kv_b(dtype, rows, latent, 40 + latent);
+      std::vector<float> q = random_floats(size_t(tokens) * s.heads * qk, 41);
+      std::vector<float> o = random_floats(size_t(tokens) * s.heads * latent, 42);
+      std::vector<float> expected_q(size_t(tokens) * s.heads * latent, 0.0f), expected_o(size_t(tokens) * s.heads * s.v_dim);
+      std::vector<float> row(latent);
+      for (int h = 0; h < s.heads; ++h)
+        for (int t = 0; t < tokens; ++t) {
+          for (int d = 0; d < s.qk_nope; ++d) {
+            decode_row(kv_b.linear, h * (s.qk_nope + s.v_dim) + d, row.data());
+            for (int c = 0; c < latent; ++c)
+              expected_q[(size_t(t) * s.heads + h) * latent + c] += q[(size_t(t) * s.heads + h) * qk + d] * row[c];
+          }
+          for (int d = 0; d < s.v_dim; ++d) {
+            decode_row(kv_b.linear, h * (s.qk_nope + s.v_dim) + s.qk_nope + d, row.data());
+            expected_o[(size_t(t) * s.heads + h) * s.v_dim + d] = dot(row.data(), &o[(size_t(t) * s.heads + h) * latent], latent);
+          }
+        }
+      DeviceWeight dw(kv_b);
+      DeviceVector<float> dq(q), dol(o), dql(expected_q.size(), NAN), dout(expected_o.size(), NAN);
+      cuda::mla_absorb_q(dw.view, s, dq.get(), tokens, dql.get(), nullptr);
+      cuda::mla_v_out(dw.view, s, dol.get(), tokens, dout.get(), nullptr);
+      EXPECT_LT(relative_max_error(dql.host(), expected_q), 2e-6) << dtype_name(dtype) << " latent " << latent;
+      EXPECT_LT(relative_max_error(dout.host(), expected_o), 2e-6) << dtype_name(dtype) << " latent " << latent;
+    }
+}
+
 }  // namespace
 }  // namespace r1

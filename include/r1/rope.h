@@ -52,15 +52,18 @@ R1_HD float attention_softmax_scale(const RopeParams& p, int qk_head_dim) {
   return float(m * m / sqrt(double(qk_head_dim)));
 }
 
+// Rotates pair i, (x[2i], x[2i+1]), in place for position `pos`.
+R1_HD void rope_rotate_pair(float* x, int i, float frequency, int pos, float magnitude) {
+  const float angle = float(pos) * frequency;
+  const float c = float(cos(double(angle))) * magnitude, s = float(sin(double(angle))) * magnitude;
+  const float a = x[2 * i], b = x[2 * i + 1];
+  x[2 * i] = a * c - b * s;
+  x[2 * i + 1] = a * s + b * c;
+}
+
 // Rotates x[0 .. rope_dim) in place for position `pos`; frequencies from rope_frequency.
 R1_HD void apply_rope(float* x, const float* frequencies, int rope_dim, int pos, float magnitude) {
-  for (int i = 0; i < rope_dim / 2; ++i) {
-    float angle = float(pos) * frequencies[i];
-    float c = float(cos(double(angle))) * magnitude, s = float(sin(double(angle))) * magnitude;
-    float a = x[2 * i], b = x[2 * i + 1];
-    x[2 * i] = a * c - b * s;
-    x[2 * i + 1] = a * s + b * c;
-  }
+  for (int i = 0; i < rope_dim / 2; ++i) rope_rotate_pair(x, i, frequencies[i], pos, magnitude);
 }
 
 }  // namespace r1
