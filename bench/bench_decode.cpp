@@ -7,9 +7,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <numeric>
 #include <vector>
 
 #include "cuda/cuda_backend.h"
+#include "engine/page_allocator.h"
 #include "kernels/cuda_check.h"
 #include "model/forward.h"
 #include "model/model.h"
@@ -72,8 +74,13 @@ int main(int argc, char** argv) {
     const int vocab = model->config.vocab_size;
     std::vector<float> logits(size_t(std::max(batch, context)) * vocab);
 
+    // Each sequence gets its own consecutive run of pages.
+    const int pages_per_sequence = (context + steps + kDefaultPageSize) / kDefaultPageSize;
+    backend->configure_kv_cache(batch * pages_per_sequence, kDefaultPageSize);
     for (int s = 0; s < batch; ++s) {  // prefill each sequence with its own tokens
-      backend->reset_sequence(s, context + steps + 1);
+      std::vector<int> pages(pages_per_sequence);
+      std::iota(pages.begin(), pages.end(), s * pages_per_sequence);
+      backend->set_sequence_pages(s, pages);
       Batch prompt;
       for (int p = 0; p < context; ++p) {
         prompt.tokens.push_back((s * 7919 + p * 104729) % vocab);

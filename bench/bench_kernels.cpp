@@ -113,11 +113,15 @@ void bench_mla_decode(const Ceilings& c, int sms, std::vector<std::string>& tabl
       const size_t cache_floats = size_t(batch) * context * width;
       if (cache_floats * 4 > (size_t(24) << 30)) continue;
       float* cache = alloc_floats(cache_floats, 3, 1.0f);
-      std::vector<float*> ptrs;
-      for (int b = 0; b < batch; ++b) ptrs.push_back(cache + size_t(b) * context * width);
-      float** dptrs;
-      CUDA_CHECK(cudaMalloc(&dptrs, batch * sizeof(float*)));
-      CUDA_CHECK(cudaMemcpy(dptrs, ptrs.data(), batch * sizeof(float*), cudaMemcpyHostToDevice));
+      // Pages of 64 positions, each sequence's pages consecutive (the engine's fresh layout).
+      constexpr int kPage = 64;
+      const int pages_per_sequence = (context + kPage - 1) / kPage;
+      std::vector<int> pages(size_t(batch) * pages_per_sequence);
+      for (size_t i = 0; i < pages.size(); ++i) pages[i] = int(i);
+      int* dtable;
+      CUDA_CHECK(cudaMalloc(&dtable, pages.size() * sizeof(int)));
+      CUDA_CHECK(cudaMemcpy(dtable, pages.data(), pages.size() * sizeof(int), cudaMemcpyHostToDevice));
+      const PagedCache paged{cache, dtable, pages_per_sequence, kPage};
       std::vector<int> positions(batch, context - 1), sequences(batch);
       for (int b = 0; b < batch; ++b) sequences[b] = b;
       int* dints;
@@ -132,7 +136,7 @@ void bench_mla_decode(const Ceilings& c, int sms, std::vector<std::string>& tabl
       float* workspace;
       CUDA_CHECK(cudaMalloc(&workspace, std::max<size_t>(1, mla_attention_workspace(s, batch, splits)) * 4));
       const double ms = time_ms([&] {
-        mla_attention(s, q_latent, q, dints, dints + batch, dptrs, 0.1f, batch, splits, workspace, out, nullptr);
+        mla_attention(s, q_latent, q, dints, dints + batch, paged, 0.1f, batch, splits, workspace, out, nullptr);
       });
       cudaFree(workspace);
       const double gbs = cache_floats * 4.0 / (ms * 1e-3) / 1e9;
@@ -140,7 +144,7 @@ void bench_mla_decode(const Ceilings& c, int sms, std::vector<std::string>& tabl
                  batch, context, splits, ms, gbs, 100 * gbs / c.bandwidth_gbs);
       table.push_back(fmt::format("mla_decode b={:<3} ctx={:<5} {:9.3f} ms {:7.0f} GB/s {:5.1f}% of copy bw", batch,
                                   context, ms, gbs, 100 * gbs / c.bandwidth_gbs));
-      for (void* p : {(void*)cache, (void*)dptrs, (void*)dints, (void*)q_latent, (void*)q, (void*)out}) cudaFree(p);
+      for (void* p : {(void*)cache, (void*)dtable, (void*)dints, (void*)q_latent, (void*)q, (void*)out}) cudaFree(p);
     }
 }
 

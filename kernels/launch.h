@@ -52,11 +52,20 @@ void rope_inplace(float* x, int tokens, int heads, int token_stride, int head_st
                   const int* positions, const float* frequencies, int rope_dim, float magnitude,
                   cudaStream_t stream);
 
+// One layer of the paged latent cache: `layer` holds [pages][page_size][kv_lora + rope] floats;
+// position p of sequence s is row p % page_size of page page_table[s * max_pages + p / page_size]
+// (see kernels/paged_cache.cuh).
+struct PagedCache {
+  float* layer = nullptr;
+  const int* page_table = nullptr;  // [sequences][max_pages]
+  int max_pages = 0, page_size = 0;
+};
+
 // mla_cache.cu — appends each token's latent to its sequence's cache:
-// cache[seq][pos] = [rmsnorm(c)·norm_weight | rope(k_pe)], from kv [tokens, kv_lora + rope].
+// row(seq, pos) = [rmsnorm(c)·norm_weight | rope(k_pe)], from kv [tokens, kv_lora + rope].
 void mla_cache_append(const float* kv, int tokens, int kv_lora_rank, int rope_dim,
                       const float* norm_weight, float eps, const float* frequencies, float magnitude,
-                      const int* positions, const int* sequences, float* const* cache, cudaStream_t stream);
+                      const int* positions, const int* sequences, PagedCache cache, cudaStream_t stream);
 
 // mla_absorb.cu — per head, q_latent[t][h] = W_UK[h]ᵀ · q_nope[t][h] (into the latent space), and
 // out[t][h] = W_UV[h] · o_latent[t][h]; W_UK/W_UV are the row blocks of kv_b.
@@ -75,7 +84,7 @@ void mla_v_out(const WeightView& kv_b, const MlaShape& s, const float* o_latent,
 int mla_attention_splits(int tokens, int heads, int max_len, int multiprocessors);
 size_t mla_attention_workspace(const MlaShape& s, int tokens, int splits);
 void mla_attention(const MlaShape& s, const float* q_latent, const float* q, const int* positions,
-                   const int* sequences, const float* const* cache, float softmax_scale, int tokens, int splits,
+                   const int* sequences, PagedCache cache, float softmax_scale, int tokens, int splits,
                    float* workspace, float* o_latent, cudaStream_t stream);
 
 // moe_routing.cu — expert choice per token (rules of r1/routing.h), then the permutation that

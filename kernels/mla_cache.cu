@@ -1,6 +1,7 @@
 // Appends each token's compressed KV to its sequence's latent cache: the normed latent c and
 // the roped k_pe, kv_lora_rank + rope_dim floats per position.
 #include "kernels/cuda_check.h"
+#include "kernels/paged_cache.cuh"
 #include "kernels/weight_decode.cuh"
 #include "r1/rope.h"
 
@@ -13,10 +14,10 @@ constexpr int kThreads = 128;
 __global__ void mla_cache_append_kernel(const float* kv, int kv_lora_rank, int rope_dim,
                                         const float* norm_weight, float eps, const float* frequencies,
                                         float magnitude, const int* positions, const int* sequences,
-                                        float* const* cache) {
+                                        PagedCache cache) {
   const int t = blockIdx.x, width = kv_lora_rank + rope_dim;
   const float* src = kv + int64_t(t) * width;
-  float* dst = cache[sequences[t]] + int64_t(positions[t]) * width;
+  float* dst = paged_cache_row(cache, sequences[t], positions[t], width);
 
   __shared__ float partial[kThreads / 32];
   float sum_squares = 0;
@@ -40,7 +41,7 @@ __global__ void mla_cache_append_kernel(const float* kv, int kv_lora_rank, int r
 
 void mla_cache_append(const float* kv, int tokens, int kv_lora_rank, int rope_dim, const float* norm_weight,
                       float eps, const float* frequencies, float magnitude, const int* positions,
-                      const int* sequences, float* const* cache, cudaStream_t stream) {
+                      const int* sequences, PagedCache cache, cudaStream_t stream) {
   if (tokens == 0) return;
   mla_cache_append_kernel<<<tokens, kThreads, 0, stream>>>(kv, kv_lora_rank, rope_dim, norm_weight, eps,
                                                            frequencies, magnitude, positions, sequences, cache);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "kernels/cuda_check.h"
+#include "kernels/paged_cache.cuh"
 #include "kernels/weight_decode.cuh"
 
 namespace r1::cuda {
@@ -16,7 +17,7 @@ constexpr int kMaxLatentPerLane = 16;  // kv_lora_rank <= 512 (R1 and every rele
 
 __global__ void __launch_bounds__(kThreads)
 mla_attention_kernel(MlaShape s, const float* q_latent, const float* q, const int* positions,
-                     const int* sequences, const float* const* cache, float scale, float* partial,
+                     const int* sequences, PagedCache cache, float scale, float* partial,
                      float* o_latent) {
   // Heads vary fastest so that a token's heads run together and share its cache rows in L2.
   const int h = blockIdx.x, t = blockIdx.y, split = blockIdx.z, splits = gridDim.z;
@@ -33,12 +34,12 @@ mla_attention_kernel(MlaShape s, const float* q_latent, const float* q, const in
   for (int i = threadIdx.x; i < s.qk_rope; i += kThreads) query[latent + i] = q_pe[i];
   __syncthreads();
 
-  const float* rows = cache[sequences[t]];
+  const int sequence = sequences[t];
   const int len = positions[t] + 1, per_split = (len + splits - 1) / splits;
   const int first = split * per_split, last = min(len, first + per_split);
   float running_max = -INFINITY, sum_exp = 0, acc[kMaxLatentPerLane] = {};
   for (int j = first + warp; j < last; j += kWarps) {
-    const float* row = rows + int64_t(j) * width;
+    const float* row = paged_cache_row(cache, sequence, j, width);
     float dot = 0;
     for (int i = lane; i < width; i += 32) dot += query[i] * row[i];
     const float score = warp_sum(dot) * scale;
@@ -121,7 +122,7 @@ size_t mla_attention_workspace(const MlaShape& s, int tokens, int splits) {
 }
 
 void mla_attention(const MlaShape& s, const float* q_latent, const float* q, const int* positions,
-                   const int* sequences, const float* const* cache, float softmax_scale, int tokens, int splits,
+                   const int* sequences, PagedCache cache, float softmax_scale, int tokens, int splits,
                    float* workspace, float* o_latent, cudaStream_t stream) {
   if (tokens == 0) return;
   if (s.kv_lora_rank > 32 * kMaxLatentPerLane)

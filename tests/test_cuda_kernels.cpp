@@ -1,9 +1,11 @@
 // Each CUDA kernel against its CPU reference on random inputs and edge cases (one token,
 // experts with no tokens, sizes that are not multiples of the tiles or of 128).
 // Tolerances: float32 accumulation in another order, so relative errors of a few 1e-6.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <numeric>
 
 #include "cpu/linear.h"
 #include "cpu/thread_pool.h"
@@ -253,20 +255,45 @@ TEST_F(CudaKernels, RmsnormRopeSiluMatchCpu) {
   EXPECT_LT(relative_max_error(dsu.host(), su), 1e-6);
 }
 
+// A paged cache holding `caches` (one contiguous [length][width] block per sequence): every
+// sequence's pages taken from a shuffled pool, so no sequence's pages are in order.
+struct PagedTestCache {
+  std::vector<float> rows;       // [pages][page_size][width]
+  std::vector<int> page_table;   // [sequences][max_pages]
+  int max_pages = 0;
+
+  PagedTestCache(const std::vector<std::vector<float>>& caches, int width, int page_size) {
+    std::vector<int> pages_of;
+    for (const auto& c : caches) pages_of.push_back(int((c.size() / width + page_size - 1) / page_size));
+    max_pages = *std::max_element(pages_of.begin(), pages_of.end());
+    int total = 0;
+    for (int p : pages_of) total += p;
+    std::vector<int> pool(total);
+    std::iota(pool.begin(), pool.end(), 0);
+    std::shuffle(pool.begin(), pool.end(), std::mt19937(7));
+    rows.assign(size_t(total) * page_size * width, NAN);  // unwritten rows poison any stray read
+    page_table.assign(caches.size() * max_pages, -1);
+    int next = 0;
+    for (size_t s = 0; s < caches.size(); ++s) {
+      for (int i = 0; i < pages_of[s]; ++i) page_table[s * max_pages + i] = pool[next++];
+      for (size_t p = 0; p < caches[s].size() / width; ++p) {
+        const int page = page_table[s * max_pages + int(p) / page_size];
+        std::copy_n(&caches[s][p * width], width, &rows[(size_t(page) * page_size + p % page_size) * width]);
+      }
+    }
+  }
+};
+
 // Absorbed MLA attention against a float64 loop over the same cache, several sequences,
-// context lengths 1 and longer than a warp's stride, R1's latent width.
+// context lengths 1 and longer than a warp's stride, R1's latent width; the cache paged with
+// pages out of order and contexts spanning many pages (and a partial last page).
 TEST_F(CudaKernels, MlaAttentionMatchesReference) {
   const cuda::MlaShape s{3, 16, 64, 24, 512};
-  const int width = s.kv_lora_rank + s.qk_rope, qk = s.qk_nope + s.qk_rope;
+  const int width = s.kv_lora_rank + s.qk_rope, qk = s.qk_nope + s.qk_rope, page_size = 64;
   const std::vector<int> lengths = {1, 700, 33};
   std::vector<std::vector<float>> caches;
-  std::vector<std::unique_ptr<DeviceVector<float>>> dcaches;
-  std::vector<float*> cache_ptrs;
-  for (size_t i = 0; i < lengths.size(); ++i) {
-    caches.push_back(random_floats(size_t(lengths[i]) * width, 20 + i));
-    dcaches.push_back(std::make_unique<DeviceVector<float>>(caches.back()));
-    cache_ptrs.push_back(dcaches.back()->get());
-  }
+  for (size_t i = 0; i < lengths.size(); ++i) caches.push_back(random_floats(size_t(lengths[i]) * width, 20 + i));
+  const PagedTestCache paged(caches, width, page_size);
   // Tokens: last position of each sequence, plus a middle position of the long one.
   const std::vector<int> sequences = {0, 1, 2, 1}, positions = {0, 699, 32, 350};
   const int tokens = 4;
@@ -295,14 +322,16 @@ TEST_F(CudaKernels, MlaAttentionMatchesReference) {
         expected[(size_t(t) * s.heads + h) * s.kv_lora_rank + c] = float(v);
       }
     }
-  DeviceVector<float*> dptrs(cache_ptrs);
+  DeviceVector<float> drows(paged.rows);
+  DeviceVector<int> dtable(paged.page_table);
+  const cuda::PagedCache cache{drows.get(), dtable.get(), paged.max_pages, page_size};
   DeviceVector<float> dql(q_latent), dq(q);
   DeviceVector<int> dpos(positions), dseq(sequences);
   // One split, several (some empty for the short sequences), and what the heuristic picks.
   for (int splits : {1, 4, 64, cuda::mla_attention_splits(tokens, s.heads, 700, 132)}) {
     DeviceVector<float> dout(expected.size(), NAN);
     DeviceVector<float> workspace(std::max<size_t>(1, cuda::mla_attention_workspace(s, tokens, splits)), NAN);
-    cuda::mla_attention(s, dql.get(), dq.get(), dpos.get(), dseq.get(), dptrs.get(), scale, tokens, splits,
+    cuda::mla_attention(s, dql.get(), dq.get(), dpos.get(), dseq.get(), cache, scale, tokens, splits,
                         workspace.get(), dout.get(), nullptr);
     EXPECT_LT(relative_max_error(dout.host(), expected), 1e-5) << splits << " splits";
   }

@@ -35,13 +35,14 @@ void CpuBackend::attention(int layer, Activation x, Activation out) {
   // Rope q_pe of every head and k_pe; write normed c and roped k_pe to the cache.
   for (int t = 0; t < n; ++t) {
     const int pos = batch.positions[t];
-    SequenceCache& seq = cache_[batch.sequences[t]];
-    if (pos >= seq.capacity) fail("internal: position {} beyond KV cache capacity {}", pos, seq.capacity);
+    const int seq = batch.sequences[t];
+    if (seq < 0 || seq >= int(sequence_pages_.size()) || pos >= int(sequence_pages_[seq].size()) * page_size_)
+      fail("internal: position {} of sequence {} beyond its KV cache pages", pos, seq);
     for (int h = 0; h < heads; ++h)
       apply_rope(q_.data() + (int64_t(t) * heads + h) * qk_dim + cfg_.qk_nope_head_dim,
                  rope_frequencies_.data(), rope_dim, pos, rope_mag);
     float* kv = kv_.data() + int64_t(t) * cache_dim;
-    float* cached = seq.at(layer, pos, cache_dim);
+    float* cached = cache_row(layer, seq, pos);
     rmsnorm_row(kv, norms_[layer].kv_a.data(), latent_dim, cfg_.rms_norm_eps, cached);
     std::copy(kv + latent_dim, kv + cache_dim, cached + latent_dim);
     apply_rope(cached + latent_dim, rope_frequencies_.data(), rope_dim, pos, rope_mag);
@@ -62,7 +63,6 @@ void CpuBackend::attend_head(int layer, int head, const Batch& batch, const floa
   const int heads = cfg_.num_attention_heads, qk_dim = cfg_.qk_head_dim();
   const int nope = cfg_.qk_nope_head_dim, v_dim = cfg_.v_head_dim;
   const int latent_dim = cfg_.kv_lora_rank, rope_dim = cfg_.qk_rope_head_dim;
-  const int cache_dim = cfg_.kv_cache_dim();
   const float scale = cfg_.softmax_scale();
 
   // Rows of kv_b for this head: nope rows of W_UK then v_dim rows of W_UV, each latent_dim long.
@@ -82,12 +82,12 @@ void CpuBackend::attend_head(int layer, int head, const Batch& batch, const floa
     for (int d = 0; d < nope; ++d)
       for (int c = 0; c < latent_dim; ++c) q_latent[c] += q_head[d] * w_uk[int64_t(d) * latent_dim + c];
 
-    SequenceCache& seq = cache_[batch.sequences[t]];
+    const int seq = batch.sequences[t];
     const int len = batch.positions[t] + 1;
     scores.resize(size_t(len));
     float max_score = -INFINITY;
     for (int j = 0; j < len; ++j) {
-      const float* cached = seq.at(layer, j, cache_dim);
+      const float* cached = cache_row(layer, seq, j);
       scores[j] = (dot(q_latent.data(), cached, latent_dim) + dot(q_pe, cached + latent_dim, rope_dim)) * scale;
       max_score = std::max(max_score, scores[j]);
     }
@@ -96,7 +96,7 @@ void CpuBackend::attend_head(int layer, int head, const Batch& batch, const floa
     std::fill(o_latent.begin(), o_latent.end(), 0.0f);
     for (int j = 0; j < len; ++j) {
       const float p = scores[j] / sum;
-      const float* cached = seq.at(layer, j, cache_dim);
+      const float* cached = cache_row(layer, seq, j);
       for (int c = 0; c < latent_dim; ++c) o_latent[c] += p * cached[c];
     }
     float* o = out + (int64_t(t) * heads + head) * v_dim;

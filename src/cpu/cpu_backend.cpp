@@ -40,10 +40,25 @@ Activation CpuBackend::activation(int slot, int tokens, int dim) {
   return {activations_[slot].data(), tokens, dim};
 }
 
-void CpuBackend::reset_sequence(int slot, int max_tokens) {
-  if (int(cache_.size()) <= slot) cache_.resize(size_t(slot) + 1);
-  cache_[slot].capacity = max_tokens;
-  cache_[slot].latent.assign(size_t(cfg_.num_hidden_layers) * max_tokens * cfg_.kv_cache_dim(), 0.0f);
+void CpuBackend::configure_kv_cache(int num_pages, int page_size) {
+  if (num_pages < 0 || page_size <= 0) fail("internal: KV cache of {} pages of {} positions", num_pages, page_size);
+  num_pages_ = num_pages;
+  page_size_ = page_size;
+  cache_.assign(size_t(cfg_.num_hidden_layers) * num_pages * page_size * cfg_.kv_cache_dim(), 0.0f);
+  sequence_pages_.clear();
+}
+
+void CpuBackend::set_sequence_pages(int slot, std::span<const int> pages) {
+  for (int page : pages)
+    if (page < 0 || page >= num_pages_) fail("internal: KV cache page {} outside [0, {})", page, num_pages_);
+  if (int(sequence_pages_.size()) <= slot) sequence_pages_.resize(size_t(slot) + 1);
+  sequence_pages_[slot].assign(pages.begin(), pages.end());
+}
+
+float* CpuBackend::cache_row(int layer, int sequence, int position) {
+  const std::vector<int>& pages = sequence_pages_[sequence];
+  const int page = pages[position / page_size_], row = position % page_size_;
+  return cache_.data() + ((int64_t(layer) * num_pages_ + page) * page_size_ + row) * cfg_.kv_cache_dim();
 }
 
 void CpuBackend::embed(Activation h) {

@@ -16,7 +16,8 @@ class CpuBackend final : public Backend {
   CpuBackend(const ModelConfig& config, const ModelWeights& weights, int threads);
 
   Activation activation(int slot, int tokens, int dim) override;
-  void reset_sequence(int slot, int max_tokens) override;
+  void configure_kv_cache(int num_pages, int page_size) override;
+  void set_sequence_pages(int slot, std::span<const int> pages) override;
 
   void prepare(const Batch& batch) override { batch_ = &batch; }
   void embed(Activation h) override;
@@ -32,14 +33,9 @@ class CpuBackend final : public Backend {
   struct LayerNorms {  // norm weights decoded to float32 once (a few KB per layer)
     std::vector<float> input, post_attention, q_a, kv_a, router_bias;
   };
-  struct SequenceCache {  // [layers][capacity][kv_lora_rank + qk_rope]: normed latent c, roped k_pe
-    int capacity = 0;
-    std::vector<float> latent;
-    float* at(int layer, int position, int dim) {
-      return latent.data() + (int64_t(layer) * capacity + position) * dim;
-    }
-  };
 
+  // The cached row [kv_lora_rank + qk_rope] (normed latent c, roped k_pe) of a position.
+  float* cache_row(int layer, int sequence, int position);
   void run_mlp(const MlpWeights& w, const float* x, int tokens, float* out);
   void attend_head(int layer, int head, const Batch& batch, const float* q, float* out,
                    std::vector<float>& kv_b_rows);
@@ -51,7 +47,10 @@ class CpuBackend final : public Backend {
   std::vector<LayerNorms> norms_;
   std::vector<float> final_norm_;
   std::vector<float> rope_frequencies_;  // [qk_rope_head_dim / 2]
-  std::vector<SequenceCache> cache_;
+  // [layers][pages][page_size][kv_cache_dim], and each sequence's page list.
+  std::vector<float> cache_;
+  int num_pages_ = 0, page_size_ = 0;
+  std::vector<std::vector<int>> sequence_pages_;
   std::vector<std::vector<float>> activations_;
   // Scratch reused across calls so the decode loop does not allocate once warmed up.
   std::vector<float> q_latent_, q_, kv_, attn_out_, gate_, up_, router_logits_, gathered_,

@@ -215,22 +215,22 @@ class CudaBackend final : public Backend {
     return {activations_[slot].reserve_as<float>(size_t(tokens) * dim, "activations"), tokens, dim};
   }
 
-  void reset_sequence(int slot, int max_tokens) override {
-    if (int(caches_.size()) <= slot) {
-      caches_.resize(size_t(slot) + 1);
-      cache_capacity_.resize(caches_.size(), 0);
-    }
-    const size_t dim = cfg_.kv_cache_dim();
-    caches_[slot].reserve_as<float>(size_t(max_tokens) * dim * cfg_.num_hidden_layers, "KV cache");
-    cache_capacity_[slot] = max_tokens;
-    // Per-layer tables of sequence base pointers, [layer][sequence], as the kernels index them.
-    const size_t sequences = caches_.size();
-    std::vector<float*> table(size_t(cfg_.num_hidden_layers) * sequences, nullptr);
-    for (size_t s = 0; s < sequences; ++s)
-      for (int l = 0; l < cfg_.num_hidden_layers && caches_[s].data(); ++l)
-        table[l * sequences + s] = static_cast<float*>(caches_[s].data()) + size_t(l) * cache_capacity_[s] * dim;
-    float** device_table = layer_cache_table_.reserve_as<float*>(table.size(), "KV cache table");
-    CUDA_CHECK(cudaMemcpy(device_table, table.data(), table.size() * sizeof(float*), cudaMemcpyHostToDevice));
+  void configure_kv_cache(int num_pages, int page_size) override {
+    if (num_pages < 0 || page_size <= 0) fail("internal: KV cache of {} pages of {} positions", num_pages, page_size);
+    num_pages_ = num_pages;
+    page_size_ = page_size;
+    const size_t floats = size_t(cfg_.num_hidden_layers) * num_pages * page_size * cfg_.kv_cache_dim();
+    cache_ = cache_buffer_.reserve_as<float>(std::max<size_t>(floats, 1), "KV cache");
+    sequence_pages_.clear();
+    page_table_dirty_ = true;
+  }
+
+  void set_sequence_pages(int slot, std::span<const int> pages) override {
+    for (int page : pages)
+      if (page < 0 || page >= num_pages_) fail("internal: KV cache page {} outside [0, {})", page, num_pages_);
+    if (int(sequence_pages_.size()) <= slot) sequence_pages_.resize(size_t(slot) + 1);
+    sequence_pages_[slot].assign(pages.begin(), pages.end());
+    page_table_dirty_ = true;
   }
 
   void prepare(const Batch& batch) override {
@@ -239,9 +239,10 @@ class CudaBackend final : public Backend {
     for (int t = 0; t < n_; ++t) {
       max_len_ = std::max(max_len_, batch.positions[t] + 1);
       const int s = batch.sequences[t];
-      if (s < 0 || s >= int(cache_capacity_.size()) || batch.positions[t] >= cache_capacity_[s])
+      if (s < 0 || s >= int(sequence_pages_.size()) || batch.positions[t] >= int(sequence_pages_[s].size()) * page_size_)
         fail("internal: token {} at position {} outside the KV cache of sequence {}", t, batch.positions[t], s);
     }
+    if (page_table_dirty_) upload_page_table();
     std::vector<int> packed(batch.tokens);
     packed.insert(packed.end(), batch.positions.begin(), batch.positions.end());
     packed.insert(packed.end(), batch.sequences.begin(), batch.sequences.end());
@@ -293,6 +294,21 @@ class CudaBackend final : public Backend {
     CUDA_CHECK(cudaMemcpy(d, values.data(), values.size() * sizeof(T), cudaMemcpyHostToDevice));
     return d;
   }
+  // The page lists as one [sequences][max_pages_] table (unused entries 0), as the kernels read it.
+  void upload_page_table() {
+    max_pages_ = 1;
+    for (const auto& pages : sequence_pages_) max_pages_ = std::max(max_pages_, int(pages.size()));
+    page_table_host_.assign(std::max<size_t>(sequence_pages_.size(), 1) * max_pages_, 0);
+    for (size_t s = 0; s < sequence_pages_.size(); ++s)
+      std::copy(sequence_pages_[s].begin(), sequence_pages_[s].end(), page_table_host_.begin() + s * max_pages_);
+    int* d = page_table_.reserve_as<int>(page_table_host_.size(), "KV cache page table");
+    CUDA_CHECK(cudaMemcpy(d, page_table_host_.data(), page_table_host_.size() * sizeof(int), cudaMemcpyHostToDevice));
+    page_table_dirty_ = false;
+  }
+  PagedCache layer_cache(int layer) const {
+    const size_t layer_floats = size_t(num_pages_) * page_size_ * cfg_.kv_cache_dim();
+    return {cache_ + layer * layer_floats, static_cast<const int*>(page_table_.data()), max_pages_, page_size_};
+  }
   void linear(const DeviceLinear& l, const float* x, int rows, float* y) {
     grouped_linear(l.device_view, l.view, nullptr, 1, rows, x, y, stream_);
   }
@@ -314,9 +330,13 @@ class CudaBackend final : public Backend {
   int n_ = 0, max_len_ = 0;  // tokens of the batch in progress, its longest context
   int multiprocessors_ = 1;
   int *tokens_ = nullptr, *positions_ = nullptr, *sequences_ = nullptr;
-  DeviceBuffer batch_ints_, layer_cache_table_, routing_ints_;
-  std::vector<DeviceBuffer> activations_, scratch_, caches_, owned_;
-  std::vector<int> cache_capacity_;
+  DeviceBuffer batch_ints_, routing_ints_, cache_buffer_, page_table_;
+  std::vector<DeviceBuffer> activations_, scratch_, owned_;
+  float* cache_ = nullptr;  // [layers][num_pages_][page_size_][kv_cache_dim]
+  int num_pages_ = 0, page_size_ = 0, max_pages_ = 1;
+  std::vector<std::vector<int>> sequence_pages_;
+  std::vector<int> page_table_host_;
+  bool page_table_dirty_ = true;
 };
 
 void CudaBackend::attention(int layer, Activation x, Activation out) {
@@ -338,7 +358,7 @@ void CudaBackend::attention(int layer, Activation x, Activation out) {
   const float magnitude = rope_magnitude(cfg_.rope);
   rope_inplace(q, n, heads, heads * qk_dim, qk_dim, cfg_.qk_nope_head_dim, positions_, rope_frequencies_, rope_dim,
                magnitude, stream_);
-  float* const* cache = static_cast<float* const*>(layer_cache_table_.data()) + size_t(layer) * caches_.size();
+  const PagedCache cache = layer_cache(layer);
   mla_cache_append(kv, n, latent, rope_dim, l.kv_a_norm, cfg_.rms_norm_eps, rope_frequencies_, magnitude,
                    positions_, sequences_, cache, stream_);
 

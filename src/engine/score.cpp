@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "common/error.h"
+#include "engine/page_allocator.h"
 #include "model/forward.h"
 
 namespace r1 {
@@ -16,7 +17,11 @@ std::vector<float> teacher_forced_logits(Backend& backend, const ModelConfig& co
     if (t < 0 || t >= vocab) fail("token id {} is outside the vocabulary [0, {})", t, vocab);
   if (chunk <= 0) chunk = std::max(total, 1);
   std::vector<float> logits(size_t(total) * vocab);
-  backend.reset_sequence(0, total);
+  PageAllocator allocator(std::max(1, (total + kDefaultPageSize - 1) / kDefaultPageSize), kDefaultPageSize);
+  std::vector<int> pages;
+  allocator.grow(pages, total);
+  backend.configure_kv_cache(allocator.num_pages(), allocator.page_size());
+  backend.set_sequence_pages(0, pages);
   for (int begin = 0; begin < total; begin += chunk) {
     const int end = std::min(total, begin + chunk);
     Batch batch;

@@ -2,6 +2,7 @@
 // weights' placement, the activations, the latent KV cache and its own fusions.
 #pragma once
 
+#include <span>
 #include <vector>
 
 namespace r1 {
@@ -29,8 +30,12 @@ class Backend {
 
   // Reusable buffer `slot` sized for [tokens, dim]; valid until the next call with that slot.
   virtual Activation activation(int slot, int tokens, int dim) = 0;
-  // The KV cache of sequence `slot` holds `max_tokens` positions; its contents are discarded.
-  virtual void reset_sequence(int slot, int max_tokens) = 0;
+  // The latent KV cache: `num_pages` pages of `page_size` positions each (every layer), shared
+  // by all sequences. Discards the previous cache and every sequence's pages.
+  virtual void configure_kv_cache(int num_pages, int page_size) = 0;
+  // Sequence `slot` keeps position p in row p % page_size of page pages[p / page_size]. The
+  // engine owns the allocation; a sequence's pages may be any pages, in any order.
+  virtual void set_sequence_pages(int slot, std::span<const int> pages) = 0;
   // Called once per forward call before any op, with the batch every op of that call sees.
   virtual void prepare(const Batch& batch) = 0;
 
