@@ -32,6 +32,7 @@ std::string_view finish_reason_name(FinishReason reason) {
     case FinishReason::stop: return "stop";
     case FinishReason::length: return "length";
     case FinishReason::context: return "context";
+    case FinishReason::cancelled: return "cancelled";
     case FinishReason::none: break;
   }
   return "none";

@@ -7,9 +7,9 @@
 
 namespace r1 {
 
-enum class FinishReason { none, stop, length, context };
+enum class FinishReason { none, stop, length, context, cancelled };
 
-// "stop", "length", "context" (and "none" for a sequence still running).
+// "stop", "length", "context", "cancelled" (and "none" for a sequence still running).
 std::string_view finish_reason_name(FinishReason reason);
 
 struct StopRules {
