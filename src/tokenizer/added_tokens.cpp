@@ -15,7 +15,7 @@ AddedTokenMatcher::AddedTokenMatcher(const std::vector<AddedToken>& tokens) {
   std::sort(lengths_.rbegin(), lengths_.rend());
 }
 
-void AddedTokenMatcher::split(std::string_view text, std::vector<Segment>& segments) const {
+void AddedTokenMatcher::split(std::string_view text, std::vector<TextPiece>& segments) const {
   segments.clear();
   size_t plain_begin = 0;
   for (size_t i = 0; i < text.size(); ++i) {

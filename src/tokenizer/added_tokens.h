@@ -20,7 +20,7 @@ struct AddedToken {
 };
 
 // A piece of input: an added token (id >= 0) or plain text to pre-tokenize (id == -1).
-struct Segment {
+struct TextPiece {
   std::string_view text;
   int id = -1;
 };
@@ -30,7 +30,7 @@ class AddedTokenMatcher {
   explicit AddedTokenMatcher(const std::vector<AddedToken>& tokens);
 
   // Replaces `segments` with the cut of `text`; plain-text segments are never empty.
-  void split(std::string_view text, std::vector<Segment>& segments) const;
+  void split(std::string_view text, std::vector<TextPiece>& segments) const;
 
  private:
   StringMap<int> id_of_content_;

@@ -90,7 +90,7 @@ std::vector<int> Tokenizer::encode(std::string_view text) const {
   std::vector<int> ids;
   ids.reserve(text.size() / 3);
   added_matcher_->split(text, segments_);
-  for (const Segment& segment : segments_) {
+  for (const TextPiece& segment : segments_) {
     if (segment.id >= 0) {
       ids.push_back(segment.id);
       continue;

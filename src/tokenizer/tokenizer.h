@@ -52,7 +52,7 @@ class Tokenizer {
 
   // encode() state: the BPE word cache, the regexes' match data, reused buffers.
   mutable std::mutex mutex_;
-  mutable std::vector<Segment> segments_;
+  mutable std::vector<TextPiece> segments_;
 
   void load(const std::string& path);
 };
