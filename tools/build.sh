@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake pkg-config libfmt-dev libcli11-dev nlohmann-json3-dev libgtest-dev libpcre2-dev ccache)
+packages=(build-essential cmake pkg-config libfmt-dev libcli11-dev nlohmann-json3-dev libgtest-dev libpcre2-dev libedit-dev ccache)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -15,6 +15,9 @@ Command add_gen_model_command(CLI::App& app);
 Command add_tokenize_command(CLI::App& app);
 Command add_template_command(CLI::App& app);
 Command add_grade_command(CLI::App& app);
+Command add_run_command(CLI::App& app);
+Command add_chat_command(CLI::App& app);
+Command add_bench_command(CLI::App& app);
 
 // models/<name> beside the build directory of the running binary (build/r1 -> models/).
 std::string default_model_dir();

@@ -13,6 +13,7 @@ Command add_gen_model_command(CLI::App& app) {
   cmd->add_option("--preset", options->preset, "r1 | v2-lite | tiny")->required();
   cmd->add_option("--out", options->out_dir, "output directory (new or empty)")->required();
   cmd->add_option("--layers", options->layers, "number of layers (default: the preset's)")->check(CLI::PositiveNumber);
+  cmd->add_option("--vocab", options->vocab, "vocabulary rows (default: the preset's)")->check(CLI::PositiveNumber);
   cmd->add_option("--seed", options->seed, "random seed");
   return [options] {
     ThreadPool pool(0);

@@ -15,6 +15,9 @@ int main(int argc, char** argv) {
   r1::Command tokenize = r1::add_tokenize_command(app);
   r1::Command chat_template = r1::add_template_command(app);
   r1::Command grade = r1::add_grade_command(app);
+  r1::Command run = r1::add_run_command(app);
+  r1::Command chat = r1::add_chat_command(app);
+  r1::Command bench = r1::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -27,6 +30,9 @@ int main(int argc, char** argv) {
       if (sub->get_name() == "tokenize") return tokenize();
       if (sub->get_name() == "template") return chat_template();
       if (sub->get_name() == "grade") return grade();
+      if (sub->get_name() == "run") return run();
+      if (sub->get_name() == "chat") return chat();
+      if (sub->get_name() == "bench") return bench();
     }
   } catch (const r1::Error& e) {
     fmt::print(stderr, "r1: error: {}\n", e.what());

@@ -193,6 +193,8 @@ void generate_model(const GenerateOptions& o, ThreadPool& pool) {
   json config = preset_config(o.preset);
   if (o.layers < 0) fail("--layers must be positive");
   if (o.layers > 0) config["num_hidden_layers"] = o.layers;
+  if (o.vocab < 0) fail("--vocab must be positive");
+  if (o.vocab > 0) config["vocab_size"] = o.vocab;
   const fs::path dir = o.out_dir;
   if (fs::exists(dir) && !(fs::is_directory(dir) && fs::is_empty(dir)))
     fail("--out: {} exists and is not an empty directory", dir.string());

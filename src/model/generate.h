@@ -14,6 +14,7 @@ struct GenerateOptions {
   std::string preset;   // r1 | v2-lite | tiny
   std::string out_dir;
   int layers = 0;       // 0: the preset's num_hidden_layers
+  int vocab = 0;        // 0: the preset's vocab_size (e.g. 129280 pairs `tiny` with R1's tokenizer)
   uint64_t seed = 1;
 };
 

@@ -1,0 +1,180 @@
+// r1 bench: accuracy on an AIME / MATH-500 style dataset (pass@1 averaged over --samples),
+// with batched generation, a live progress bar, incremental results and --resume; or, with
+// --synthetic, pure prefill/decode speed on made-up tokens.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <set>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/session.h"
+#include "common/error.h"
+#include "eval/dataset.h"
+#include "eval/grade.h"
+
+namespace r1 {
+
+namespace {
+
+// DeepSeek's recommended instruction for math problems (R1 model card).
+constexpr const char* kPromptSuffix = "Please reason step by step, and put your final answer within \\boxed{}.";
+
+struct BenchOptions {
+  ModelFlags model;
+  std::string dataset, out;
+  int samples = 1, limit = 0, batch = 4;
+  bool resume = false, synthetic = false, json = false;
+  int prompt_len = 128, gen_len = 128;
+};
+
+struct Tally {
+  int done = 0, correct = 0;
+  long tokens = 0;
+  double ttft_s = 0;
+  int timed = 0;  // samples generated in this run (resumed ones carry no timings)
+};
+
+void print_progress(const Tally& t, int total, double decode_tok_s) {
+  if (!isatty(STDERR_FILENO)) return;
+  constexpr int kWidth = 30;
+  const int filled = total > 0 ? t.done * kWidth / total : kWidth;
+  fmt::print(stderr, "\r[{}{}] {}/{}  accuracy {:.1f}%  {:.1f} tok/s ", std::string(filled, '#'),
+             std::string(kWidth - filled, '.'), t.done, total, t.done ? 100.0 * t.correct / t.done : 0.0,
+             decode_tok_s);
+}
+
+void print_summary(const Tally& t, const EngineStats& stats, int problems, int samples) {
+  fmt::print("problems        {}\n", problems);
+  fmt::print("samples         {} per problem, {} graded\n", samples, t.done);
+  fmt::print("accuracy        {:.2f}%  ({}/{}, pass@1 averaged over samples)\n",
+             t.done ? 100.0 * t.correct / t.done : 0.0, t.correct, t.done);
+  fmt::print("mean tokens     {:.1f}\n", t.done ? double(t.tokens) / t.done : 0.0);
+  fmt::print("decode          {:.1f} tok/s\n", stats.decode_tok_s());
+  fmt::print("prefill         {:.1f} tok/s\n", stats.prefill_tok_s());
+  fmt::print("TTFT            {:.0f} ms (mean)\n", t.timed ? t.ttft_s / t.timed * 1e3 : 0.0);
+}
+
+int run_dataset(const BenchOptions& o) {
+  std::vector<Problem> problems = load_dataset(o.dataset);
+  if (o.limit > 0 && int(problems.size()) > o.limit) problems.resize(size_t(o.limit));
+  if (!o.out.empty() && !o.resume && std::filesystem::exists(o.out) && std::filesystem::file_size(o.out) > 0)
+    fail("--out {}: the file exists; add --resume to continue it or remove it", o.out);
+  const std::vector<SampleResult> previous = o.resume && !o.out.empty() ? load_results(o.out) : std::vector<SampleResult>{};
+  std::set<std::pair<std::string, int>> finished;
+  Tally tally;
+  for (const SampleResult& r : previous)
+    if (finished.insert({r.id, r.sample}).second) {
+      ++tally.done;
+      tally.correct += r.correct;
+      tally.tokens += r.tokens;
+    }
+  std::optional<ResultsWriter> writer;
+  if (!o.out.empty()) writer.emplace(o.out, /*append=*/o.resume);
+
+  Session session(o.model, /*need_tokenizer=*/true);
+  Engine engine = session.make_engine(o.batch);
+  const int total = int(problems.size()) * o.samples;
+  for (const Problem& p : problems)
+    for (int k = 0; k < o.samples; ++k) {
+      if (finished.count({p.id, k})) continue;
+      Request request;
+      try {
+        request.prompt = session.encode_chat({{"user", p.problem + "\n" + kPromptSuffix, {}}});
+      } catch (const Error& e) {
+        fail("problem {}: {}", p.id, e.what());
+      }
+      request.sampling = session.sampling();
+      request.sampler_stream = uint64_t(k);
+      request.max_tokens = session.max_tokens();
+      request.started_in_thinking = session.prompt_opens_thinking();
+      request.on_finish = [&, id = p.id, answer = p.answer, k](const Generation& g) {
+        const Grade grade = grade_response(g.content.empty() ? g.reasoning : g.content, answer);
+        const SampleResult r{id, k, grade.extracted, grade.correct, g.completion_tokens, g.ttft_s + g.decode_s,
+                             std::string(finish_reason_name(g.finish))};
+        if (writer) writer->write(r);
+        ++tally.done;
+        tally.correct += r.correct;
+        tally.tokens += r.tokens;
+        tally.ttft_s += g.ttft_s;
+        ++tally.timed;
+      };
+      engine.submit(std::move(request));
+    }
+  auto last_draw = std::chrono::steady_clock::now();
+  print_progress(tally, total, 0);
+  while (engine.step()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_draw > std::chrono::milliseconds(200)) {
+      print_progress(tally, total, engine.stats().decode_tok_s());
+      last_draw = now;
+    }
+  }
+  print_progress(tally, total, engine.stats().decode_tok_s());
+  if (isatty(STDERR_FILENO)) fmt::print(stderr, "\n");
+  print_summary(tally, engine.stats(), int(problems.size()), o.samples);
+  return 0;
+}
+
+// Made-up prompts (ids spread over the vocabulary), no stop token, exactly gen_len tokens each.
+int run_synthetic(const BenchOptions& o) {
+  Session session(o.model, /*need_tokenizer=*/false);
+  const int vocab = session.config().vocab_size;
+  Engine engine = session.make_engine(o.batch);
+  double ttft_s = 0;
+  for (int s = 0; s < o.batch; ++s) {
+    Request request;
+    for (int p = 0; p < o.prompt_len; ++p) request.prompt.push_back(int((s * 7919L + p * 104729L + 3) % vocab));
+    request.sampling.temperature = 0;
+    request.max_tokens = o.gen_len;
+    request.on_finish = [&](const Generation& g) { ttft_s += g.ttft_s / o.batch; };
+    engine.submit(std::move(request));
+  }
+  engine.run();
+  const EngineStats& st = engine.stats();
+  // The first token of each sequence comes out of its prefill step.
+  const double decode_tok_s = st.decode_tok_s();
+  if (o.json) {
+    const nlohmann::json j = {{"prompt_len", o.prompt_len}, {"gen_len", o.gen_len}, {"batch", o.batch},
+                              {"prefill_tok_s", st.prefill_tok_s()}, {"decode_tok_s", decode_tok_s},
+                              {"ttft_ms", ttft_s * 1e3},
+                              {"ms_per_output_token", decode_tok_s > 0 ? o.batch * 1e3 / decode_tok_s : 0.0}};
+    fmt::print("{}\n", j.dump());
+    return 0;
+  }
+  fmt::print("batch {} × ({} prompt + {} generated tokens)\n", o.batch, o.prompt_len, o.gen_len);
+  fmt::print("prefill         {:.1f} tok/s\n", st.prefill_tok_s());
+  fmt::print("decode          {:.1f} tok/s ({:.2f} ms per step)\n", decode_tok_s,
+             decode_tok_s > 0 ? o.batch * 1e3 / decode_tok_s : 0.0);
+  fmt::print("TTFT            {:.0f} ms (mean)\n", ttft_s * 1e3);
+  return 0;
+}
+
+}  // namespace
+
+Command add_bench_command(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand("bench", "accuracy on a JSONL dataset (AIME, MATH-500), or --synthetic speed");
+  cmd->add_option("--dataset", o->dataset, "JSONL with \"problem\" and \"answer\" (e.g. data/bench/aime2024.jsonl)");
+  cmd->add_option("--samples", o->samples, "samples per problem (pass@1 averaged over them)")->check(CLI::PositiveNumber);
+  cmd->add_option("--limit", o->limit, "only the first N problems")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--batch", o->batch, "sequences generated together")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--out", o->out, "results JSONL, one line per graded sample, written as they finish");
+  cmd->add_flag("--resume", o->resume, "continue --out: skip the samples it already holds");
+  cmd->add_flag("--synthetic", o->synthetic, "speed only: made-up prompts, no tokenizer, no grading");
+  cmd->add_option("--prompt-len", o->prompt_len, "--synthetic prompt tokens")->check(CLI::PositiveNumber);
+  cmd->add_option("--gen-len", o->gen_len, "--synthetic generated tokens")->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", o->json, "--synthetic: print the figures as one JSON object");
+  add_model_flags(cmd, o->model);
+  add_sampling_flags(cmd, o->model);
+  return [o] {
+    if (o->synthetic) return run_synthetic(*o);
+    if (o->dataset.empty()) fail("bench: give --dataset FILE.jsonl (or --synthetic)");
+    if (o->resume && o->out.empty()) fail("--resume needs --out FILE");
+    return run_dataset(*o);
+  };
+}
+
+}  // namespace r1
