@@ -1,5 +1,6 @@
 #include "cpu/cpu_backend.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/error.h"
@@ -82,6 +83,11 @@ void CpuBackend::final_norm(Activation h, Activation out) {
 void CpuBackend::add(Activation h, Activation delta) {
   const int64_t n = int64_t(h.tokens) * h.dim;
   for (int64_t i = 0; i < n; ++i) h.data[i] += delta.data[i];
+}
+
+void CpuBackend::select_rows(Activation h, std::span<const int> rows, Activation out) {
+  for (size_t i = 0; i < rows.size(); ++i)
+    std::copy_n(h.data + int64_t(rows[i]) * h.dim, h.dim, out.data + int64_t(i) * h.dim);
 }
 
 void CpuBackend::run_mlp(const MlpWeights& w, const float* x, int tokens, float* out) {

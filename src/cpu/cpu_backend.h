@@ -24,6 +24,7 @@ class CpuBackend final : public Backend {
   void rmsnorm(int layer, Norm which, Activation h, Activation out) override;
   void final_norm(Activation h, Activation out) override;
   void add(Activation h, Activation delta) override;
+  void select_rows(Activation h, std::span<const int> rows, Activation out) override;
   void attention(int layer, Activation x, Activation out) override;
   void mlp(int layer, Activation x, Activation out) override;
   void moe(int layer, Activation x, Activation out) override;

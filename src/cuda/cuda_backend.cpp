@@ -270,6 +270,13 @@ class CudaBackend final : public Backend {
     add_inplace(h.data, delta.data, int64_t(h.tokens) * h.dim, stream_);
   }
 
+  // A few rows (one per sequence sampled): one device-to-device copy each.
+  void select_rows(Activation h, std::span<const int> rows, Activation out) override {
+    for (size_t i = 0; i < rows.size(); ++i)
+      CUDA_CHECK(cudaMemcpyAsync(out.data + i * h.dim, h.data + size_t(rows[i]) * h.dim, size_t(h.dim) * sizeof(float),
+                                 cudaMemcpyDeviceToDevice, stream_));
+  }
+
   void attention(int layer, Activation x, Activation out) override;
   void mlp(int layer, Activation x, Activation out) override { run_mlp(w_.layers[layer].mlp, x.data, x.tokens, out.data); }
   void moe(int layer, Activation x, Activation out) override;

@@ -137,7 +137,7 @@ void Engine::drop_cancelled() {
 int Engine::forward_step() {
   const bool prefill = std::any_of(running_.begin(), running_.end(), [](const auto& s) { return s->prefilling(); });
   Batch batch;
-  std::vector<std::pair<Sequence*, int>> sample_rows;  // sequence, its logits row
+  std::vector<Sequence*> sampled;  // in the order of batch.logit_rows
   int budget = options_.prefill_chunk;
   for (auto& s : running_) {
     if (prefill && (!s->prefilling() || budget == 0)) continue;
@@ -151,11 +151,15 @@ int Engine::forward_step() {
       batch.sequences.push_back(s->slot);
     }
     s->fed += count;
-    if (s->fed == int(s->tokens.size())) sample_rows.emplace_back(s.get(), batch.size() - 1);
+    if (s->fed == int(s->tokens.size())) {
+      sampled.push_back(s.get());
+      batch.logit_rows.push_back(batch.size() - 1);
+    }
   }
-  logits_.resize(size_t(batch.size()) * config_.vocab_size);
+  if (sampled.empty()) batch.logit_rows.push_back(0);  // a prefill chunk mid-prompt: nothing to sample
+  logits_.resize(size_t(batch.logit_count()) * config_.vocab_size);
   forward(backend_, config_, batch, logits_.data());
-  for (auto& [s, row] : sample_rows) advance(*s, logits_.data() + size_t(row) * config_.vocab_size);
+  for (size_t i = 0; i < sampled.size(); ++i) advance(*sampled[i], logits_.data() + i * config_.vocab_size);
   return batch.size();
 }
 

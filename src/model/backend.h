@@ -13,7 +13,11 @@ struct Batch {
   std::vector<int> tokens;     // [n]
   std::vector<int> positions;  // [n] position of each token in its sequence, from 0
   std::vector<int> sequences;  // [n] KV cache slot of each token's sequence
+  // Tokens whose logits the forward call returns, in this order; empty: every token. During
+  // prefill only the last prompt token's logits are sampled from.
+  std::vector<int> logit_rows;
   int size() const { return int(tokens.size()); }
+  int logit_count() const { return logit_rows.empty() ? size() : int(logit_rows.size()); }
 };
 
 // A [tokens, dim] float32 activation matrix in the backend's memory.
@@ -43,6 +47,7 @@ class Backend {
   virtual void rmsnorm(int layer, Norm which, Activation h, Activation out) = 0;
   virtual void final_norm(Activation h, Activation out) = 0;
   virtual void add(Activation h, Activation delta) = 0;  // h += delta
+  virtual void select_rows(Activation h, std::span<const int> rows, Activation out) = 0;  // out[i] = h[rows[i]]
   virtual void attention(int layer, Activation x, Activation out) = 0;
   virtual void mlp(int layer, Activation x, Activation out) = 0;
   virtual void moe(int layer, Activation x, Activation out) = 0;

@@ -23,6 +23,12 @@ void forward(Backend& backend, const ModelConfig& config, const Batch& batch, fl
       backend.mlp(layer, x, y);
     backend.add(h, y);
   }
+  if (!batch.logit_rows.empty()) {  // only the rows whose logits are wanted go on
+    Activation picked = backend.activation(3, batch.logit_count(), hidden);
+    backend.select_rows(h, batch.logit_rows, picked);
+    h = picked;
+    x.tokens = picked.tokens;
+  }
   backend.final_norm(h, x);
   backend.lm_head(x, logits);
 }

@@ -5,7 +5,7 @@
 
 namespace r1 {
 
-// One forward pass of the decoder over `batch`; writes [batch.size(), vocab] logits.
+// One forward pass of the decoder over `batch`; writes [batch.logit_count(), vocab] logits.
 void forward(Backend& backend, const ModelConfig& config, const Batch& batch, float* logits);
 
 }  // namespace r1
