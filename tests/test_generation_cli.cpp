@@ -113,7 +113,7 @@ TEST_F(GenerationCli, ChatWorksWithoutATerminal) {
   EXPECT_EQ(r.output.find('\x1b'), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("[thinking]"), r.output.rfind("[thinking]")) << "shown once, hidden after /think off";
   EXPECT_NE(r.output.find("[thinking]"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("1 answers"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("answers 1,"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("generated"), std::string::npos) << r.output;
 }
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <set>
 #include <nlohmann/json.hpp>
@@ -134,13 +135,13 @@ int run_synthetic(const BenchOptions& o) {
   }
   engine.run();
   const EngineStats& st = engine.stats();
-  // The first token of each sequence comes out of its prefill step.
   const double decode_tok_s = st.decode_tok_s();
   if (o.json) {
+    auto two_decimals = [](double x) { return std::round(x * 100) / 100; };
     const nlohmann::json j = {{"prompt_len", o.prompt_len}, {"gen_len", o.gen_len}, {"batch", o.batch},
-                              {"prefill_tok_s", st.prefill_tok_s()}, {"decode_tok_s", decode_tok_s},
-                              {"ttft_ms", ttft_s * 1e3},
-                              {"ms_per_output_token", decode_tok_s > 0 ? o.batch * 1e3 / decode_tok_s : 0.0}};
+                              {"prefill_tok_s", two_decimals(st.prefill_tok_s())},
+                              {"decode_tok_s", two_decimals(decode_tok_s)}, {"ttft_ms", two_decimals(ttft_s * 1e3)},
+                              {"ms_per_step", two_decimals(decode_tok_s > 0 ? o.batch * 1e3 / decode_tok_s : 0.0)}};
     fmt::print("{}\n", j.dump());
     return 0;
   }

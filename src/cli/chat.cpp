@@ -114,7 +114,7 @@ class Chat {
       history_.clear();
       printer_.write("(conversation cleared)\n");
     } else if (line == "/stats") {
-      printer_.write(fmt::format("{} answers, {} prompt tokens, {} generated, {:.1f} tok/s; history {} messages\n",
+      printer_.write(fmt::format("answers {}, prompt tokens {}, generated {}, {:.1f} tok/s, history {} messages\n",
                                  totals_.turns, totals_.prompt_tokens, totals_.generated,
                                  totals_.decode_s > 0 ? (totals_.generated - totals_.turns) / totals_.decode_s : 0.0,
                                  history_.size()));

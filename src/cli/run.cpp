@@ -2,6 +2,7 @@
 // reasoning to stderr (or nowhere); --json prints one object at the end instead.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -27,12 +28,14 @@ std::string read_stdin() {
   return text;
 }
 
+double two_decimals(double x) { return std::round(x * 100) / 100; }
+
 nlohmann::json to_json(const Generation& g) {
   return {{"reasoning", g.reasoning},
           {"content", g.content},
           {"finish_reason", finish_reason_name(g.finish)},
           {"usage", {{"prompt_tokens", g.prompt_tokens}, {"completion_tokens", g.completion_tokens}}},
-          {"timings", {{"ttft_ms", g.ttft_s * 1e3}, {"decode_tok_s", g.decode_tok_s()}}}};
+          {"timings", {{"ttft_ms", two_decimals(g.ttft_s * 1e3)}, {"decode_tok_s", two_decimals(g.decode_tok_s())}}}};
 }
 
 int run_prompt(const RunOptions& o) {
