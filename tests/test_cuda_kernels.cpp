@@ -7,11 +7,13 @@
 #include <deque>
 #include <numeric>
 
+#include "cpu/cpu_backend.h"
 #include "cpu/linear.h"
 #include "cpu/thread_pool.h"
 #include "cuda_test_util.h"
 #include "kernels/launch.h"
 #include "r1/number_formats.h"
+#include "r1/rope.h"
 
 namespace r1 {
 namespace {
@@ -337,6 +339,34 @@ TEST_F(CudaKernels, MlaAttentionMatchesReference) {
   }
 }
 
+
+// Appending to the paged cache: each token's row lands in its sequence's page for its
+// position (pages out of order, positions across page boundaries), normed and roped as on the
+// CPU; rows not appended stay untouched.
+TEST_F(CudaKernels, MlaCacheAppendWritesThroughThePageTable) {
+  const int latent = 72, rope_dim = 16, width = latent + rope_dim, page_size = 4, max_pages = 3;
+  const std::vector<int> page_table = {5, 0, 3, /*sequence 1:*/ 2, 4, 1};
+  const std::vector<int> sequences = {0, 0, 1, 1, 0}, positions = {3, 4, 0, 9, 11};
+  const int tokens = int(sequences.size());
+  const std::vector<float> kv = random_floats(size_t(tokens) * width, 50);
+  std::vector<float> norm = random_floats(latent, 51, 0.5f), frequencies(rope_dim / 2);
+  for (float& w : norm) w += 1.0f;
+  for (int i = 0; i < rope_dim / 2; ++i) frequencies[i] = std::pow(10000.0f, -2.0f * i / rope_dim);
+  const float eps = 1e-6f, magnitude = 1.0f;
+  std::vector<float> expected(size_t(6) * page_size * width, -7.0f);
+  for (int t = 0; t < tokens; ++t) {
+    const int page = page_table[sequences[t] * max_pages + positions[t] / page_size];
+    float* row = &expected[(size_t(page) * page_size + positions[t] % page_size) * width];
+    rmsnorm_row(&kv[size_t(t) * width], norm.data(), latent, eps, row);
+    std::copy_n(&kv[size_t(t) * width + latent], rope_dim, row + latent);
+    apply_rope(row + latent, frequencies.data(), rope_dim, positions[t], magnitude);
+  }
+  DeviceVector<float> dkv(kv), dnorm(norm), dfreq(frequencies), drows(expected.size(), -7.0f);
+  DeviceVector<int> dtable(page_table), dpos(positions), dseq(sequences);
+  cuda::mla_cache_append(dkv.get(), tokens, latent, rope_dim, dnorm.get(), eps, dfreq.get(), magnitude, dpos.get(),
+                         dseq.get(), cuda::PagedCache{drows.get(), dtable.get(), max_pages, page_size}, nullptr);
+  EXPECT_LT(relative_max_error(drows.host(), expected), 1e-6);
+}
 
 // The absorbed projections against decode_row on the CPU: W_UK^T·q_nope and W_UV·o, for the
 // chunked kernels (latent 512) and the scalar fallback (latent 72), FP8 and BF16.
