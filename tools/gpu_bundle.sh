@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf .gpu && mkdir -p .gpu/build/tests .gpu/lib
-mkdir -p .gpu/build/bench && cp build/bench/bench_kernels build/bench/bench_decode .gpu/build/bench/ && cp build/r1 build/CTestTestfile.cmake .gpu/build/
+mkdir -p .gpu/build/bench && cp build/bench/bench_kernels build/bench/bench_decode .gpu/build/bench/ && cp build/r1 build/libr1cuda.so build/CTestTestfile.cmake .gpu/build/
 cp build/tests/CTestTestfile.cmake build/tests/test_cuda_* .gpu/build/tests/
 # CTest includes every test file it lists; keep the CPU ones' definitions so it can parse them.
 cp build/tests/*_include.cmake build/tests/*_tests.cmake .gpu/build/tests/ 2>/dev/null || true
