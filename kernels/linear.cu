@@ -71,20 +71,24 @@ grouped_linear_kernel(const WeightView* weights, const int* row_offsets, int row
 
 constexpr int kGemvWarps = 8, kGemvOutsPerWarp = 4;
 
-template <WeightType T, int R>
+// kSplitK: for narrow weights (few blocks), the block's warps share its kOuts outputs and
+// split the reduction instead of taking kOuts outputs each; partial sums meet in shared memory.
+template <WeightType T, int R, bool kSplitK>
 __global__ void __launch_bounds__(kGemvWarps * 32)
 gemv_kernel(const WeightView* weights, const int* row_offsets, int rows, int out, int in,
             const float* __restrict__ x, float* __restrict__ y) {
   using P = Packed<T>;
   constexpr int kOuts = kGemvOutsPerWarp;
+  constexpr int kStride = kSplitK ? 32 * kGemvWarps : 32;
+  __shared__ float partial[kSplitK ? kGemvWarps : 1][kOuts][R];
   const int group = blockIdx.y;
   const int begin = row_offsets ? row_offsets[group] : 0;
   const int n = (row_offsets ? row_offsets[group + 1] : rows) - begin;
   if (n <= 0) return;
   const WeightView w = weights[group];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int first_out = (blockIdx.x * kGemvWarps + warp) * kOuts;
-  if (first_out >= out) return;
+  const int first_out = (kSplitK ? blockIdx.x : blockIdx.x * kGemvWarps + warp) * kOuts;
+  if (first_out >= out) return;  // in split mode the whole block leaves together
   const int chunks = in / P::count;
   const int scale_cols = (in + w.block - 1) / w.block;
   const float* xs = x + int64_t(begin) * in;
@@ -104,7 +108,7 @@ gemv_kernel(const WeightView* weights, const int* row_offsets, int rows, int out
     const float* xr = xs + int64_t(r0) * in;
     float acc[kOuts][R] = {};
 #pragma unroll 2
-    for (int c = lane; c < chunks; c += 32) {
+    for (int c = (kSplitK ? warp * 32 : 0) + lane; c < chunks; c += kStride) {
       uint4 raw[kOuts];
 #pragma unroll
       for (int j = 0; j < kOuts; ++j) raw[j] = __ldg(row[j] + c);
@@ -132,21 +136,43 @@ gemv_kernel(const WeightView* weights, const int* row_offsets, int rows, int out
       for (int r = 0; r < R; ++r) {
         if (r >= rows_here) break;
         const float sum = warp_sum(acc[j][r]);
-        if (lane == 0 && first_out + j < out) y[int64_t(begin + r0 + r) * out + first_out + j] = sum;
+        if (kSplitK && lane == 0) partial[kSplitK ? warp : 0][j][r] = sum;
+        if (!kSplitK && lane == 0 && first_out + j < out) y[int64_t(begin + r0 + r) * out + first_out + j] = sum;
       }
+    if (kSplitK) {
+      __syncthreads();
+      const int j = threadIdx.x / R, r = threadIdx.x % R;
+      if (j < kOuts && r < rows_here && first_out + j < out) {
+        float sum = 0;
+        for (int k = 0; k < kGemvWarps; ++k) sum += partial[k][j][r];
+        y[int64_t(begin + r0 + r) * out + first_out + j] = sum;
+      }
+      __syncthreads();
+    }
   }
+}
+
+// Below this many blocks a plain GEMV leaves most multiprocessors idle: split the reduction.
+constexpr int kGemvSplitBelowBlocks = 128;
+
+template <WeightType T, bool kSplitK>
+void launch_gemv_rows(const WeightView* weights, const WeightView& p, const int* row_offsets, int groups, int rows,
+                      const float* x, float* y, cudaStream_t stream) {
+  const int outs_per_block = kSplitK ? kGemvOutsPerWarp : kGemvWarps * kGemvOutsPerWarp;
+  const dim3 grid((p.out + outs_per_block - 1) / outs_per_block, groups);
+  const int threads = kGemvWarps * 32;
+  if (rows <= 1) gemv_kernel<T, 1, kSplitK><<<grid, threads, 0, stream>>>(weights, row_offsets, rows, p.out, p.in, x, y);
+  else if (rows <= 2) gemv_kernel<T, 2, kSplitK><<<grid, threads, 0, stream>>>(weights, row_offsets, rows, p.out, p.in, x, y);
+  else if (rows <= 4) gemv_kernel<T, 4, kSplitK><<<grid, threads, 0, stream>>>(weights, row_offsets, rows, p.out, p.in, x, y);
+  else gemv_kernel<T, 8, kSplitK><<<grid, threads, 0, stream>>>(weights, row_offsets, rows, p.out, p.in, x, y);
 }
 
 template <WeightType T>
 void launch_gemv(const WeightView* weights, const WeightView& p, const int* row_offsets, int groups, int rows,
                  const float* x, float* y, cudaStream_t stream) {
-  const int outs_per_block = kGemvWarps * kGemvOutsPerWarp;
-  const dim3 grid((p.out + outs_per_block - 1) / outs_per_block, groups);
-  const int threads = kGemvWarps * 32;
-  if (rows <= 1) gemv_kernel<T, 1><<<grid, threads, 0, stream>>>(weights, row_offsets, rows, p.out, p.in, x, y);
-  else if (rows <= 2) gemv_kernel<T, 2><<<grid, threads, 0, stream>>>(weights, row_offsets, rows, p.out, p.in, x, y);
-  else if (rows <= 4) gemv_kernel<T, 4><<<grid, threads, 0, stream>>>(weights, row_offsets, rows, p.out, p.in, x, y);
-  else gemv_kernel<T, 8><<<grid, threads, 0, stream>>>(weights, row_offsets, rows, p.out, p.in, x, y);
+  const int plain_blocks = (p.out + kGemvWarps * kGemvOutsPerWarp - 1) / (kGemvWarps * kGemvOutsPerWarp) * groups;
+  if (plain_blocks < kGemvSplitBelowBlocks) launch_gemv_rows<T, true>(weights, p, row_offsets, groups, rows, x, y, stream);
+  else launch_gemv_rows<T, false>(weights, p, row_offsets, groups, rows, x, y, stream);
 }
 
 }  // namespace

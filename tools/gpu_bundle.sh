@@ -5,11 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf .gpu && mkdir -p .gpu/build/tests .gpu/lib
-mkdir -p .gpu/build/bench && cp build/bench/bench_kernels build/bench/bench_decode .gpu/build/bench/ && cp build/r1 build/CTestTestfile.cmake .gpu/build/
+mkdir -p .gpu/build/bench && cp build/bench/bench_kernels build/bench/bench_decode .gpu/build/bench/ && cp build/r1 build/libr1cuda.so build/CTestTestfile.cmake .gpu/build/
 cp build/tests/CTestTestfile.cmake build/tests/test_cuda_* .gpu/build/tests/
 # CTest includes every test file it lists; keep the CPU ones' definitions so it can parse them.
 cp build/tests/*_include.cmake build/tests/*_tests.cmake .gpu/build/tests/ 2>/dev/null || true
 cp -L /lib/x86_64-linux-gnu/libfmt.so.9 .gpu/lib/
+strip .gpu/build/r1 .gpu/build/bench/* .gpu/build/tests/test_cuda_kernels .gpu/build/tests/test_cuda_golden  # the carry limit counts every byte
 cat > .gpu/run_gpu.sh <<'INNER'
 # Runs on the device machine from the repository root: the build was made at /work/main.
 set -uo pipefail

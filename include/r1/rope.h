@@ -52,13 +52,24 @@ R1_HD float attention_softmax_scale(const RopeParams& p, int qk_head_dim) {
   return float(m * m / sqrt(double(qk_head_dim)));
 }
 
+// cos and sin of the rotation of a pair at position `pos`, times the magnitude.
+R1_HD void rope_cos_sin(float frequency, int pos, float magnitude, float* c, float* s) {
+  const float angle = float(pos) * frequency;
+  *c = float(cos(double(angle))) * magnitude;
+  *s = float(sin(double(angle))) * magnitude;
+}
+
+R1_HD void rope_rotate(float* pair, float c, float s) {
+  const float a = pair[0], b = pair[1];
+  pair[0] = a * c - b * s;
+  pair[1] = a * s + b * c;
+}
+
 // Rotates pair i, (x[2i], x[2i+1]), in place for position `pos`.
 R1_HD void rope_rotate_pair(float* x, int i, float frequency, int pos, float magnitude) {
-  const float angle = float(pos) * frequency;
-  const float c = float(cos(double(angle))) * magnitude, s = float(sin(double(angle))) * magnitude;
-  const float a = x[2 * i], b = x[2 * i + 1];
-  x[2 * i] = a * c - b * s;
-  x[2 * i + 1] = a * s + b * c;
+  float c, s;
+  rope_cos_sin(frequency, pos, magnitude, &c, &s);
+  rope_rotate(x + 2 * i, c, s);
 }
 
 // Rotates x[0 .. rope_dim) in place for position `pos`; frequencies from rope_frequency.
