@@ -117,8 +117,8 @@ TEST_F(GenerationCli, ChatWorksWithoutATerminal) {
   EXPECT_NE(r.output.find("generated"), std::string::npos) << r.output;
 }
 
-// Reads from the pty until `marker` appears or 60 s pass; returns everything read.
-std::string read_until(int fd, const std::string& marker, std::string& seen) {
+// Reads from the pty until `marker` appears or 60 s pass, appending to `seen`.
+void read_until(int fd, const std::string& marker, std::string& seen) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (seen.find(marker) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
     pollfd p{fd, POLLIN, 0};
@@ -128,36 +128,77 @@ std::string read_until(int fd, const std::string& marker, std::string& seen) {
     if (n <= 0) break;
     seen.append(buf, size_t(n));
   }
-  return seen;
 }
+
+// A command running in a pseudo-terminal, as a person at a terminal would run it.
+class PtySession {
+ public:
+  explicit PtySession(const std::string& command) {
+    pid_ = forkpty(&master_, nullptr, nullptr, nullptr);
+    if (pid_ == 0) {
+      execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), nullptr);
+      _exit(127);
+    }
+  }
+  ~PtySession() {
+    if (master_ >= 0) close(master_);
+  }
+  bool started() const { return pid_ > 0; }
+  void type(const std::string& keys) { ASSERT_EQ(write(master_, keys.data(), keys.size()), ssize_t(keys.size())); }
+  // Everything read so far once `marker` has appeared in what follows position `from`.
+  const std::string& wait_for(const std::string& marker, size_t from = 0) {
+    std::string tail = seen_.substr(from);
+    const size_t before = seen_.size();
+    read_until(master_, marker, tail);
+    seen_ += tail.substr(before - from);
+    return seen_;
+  }
+  // The exit status once the program has ended (draining its output meanwhile); -1 if it hangs.
+  int exit_status() {
+    int status = 0;
+    for (int i = 0; i < 300 && waitpid(pid_, &status, WNOHANG) == 0; ++i) {
+      std::string drain;
+      read_until(master_, "\n", drain);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int master_ = -1;
+  std::string seen_;
+};
 
 // The chat in a terminal: type a prompt, see the dimmed reasoning stream and the stats line,
 // then /exit ends the program with status 0.
 TEST_F(GenerationCli, ChatInATerminalStreamsDimmedReasoningAndExits) {
-  int master = -1;
-  const pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec " + r1("chat", "--max-tokens 5 --temperature 0")).c_str(), nullptr);
-    _exit(127);
-  }
-  std::string seen;
-  read_until(master, "> ", seen);
-  ASSERT_NE(seen.find("> "), std::string::npos) << seen;
-  ASSERT_EQ(write(master, "Tell me a story\r", 16), 16);
-  read_until(master, "tok/s", seen);
+  PtySession chat(r1("chat", "--max-tokens 5 --temperature 0"));
+  ASSERT_TRUE(chat.started());
+  ASSERT_NE(chat.wait_for("> ").find("> "), std::string::npos) << chat.wait_for("");
+  chat.type("Tell me a story\r");
+  const std::string& seen = chat.wait_for("tok/s");
   EXPECT_NE(seen.find("\x1b[2m[thinking]"), std::string::npos) << seen;
   EXPECT_NE(seen.find("prompt tokens, 5 generated"), std::string::npos) << seen;
-  const size_t after_answer = seen.size();
-  read_until(master, "> ", seen);
-  ASSERT_EQ(write(master, "/exit\r", 6), 6);
-  int status = 0;
-  for (int i = 0; i < 300 && waitpid(pid, &status, WNOHANG) == 0; ++i) {
-    std::string drain;
-    read_until(master, "\n", drain);
-  }
-  close(master);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << seen.substr(after_answer);
+  chat.wait_for("> ", seen.find("tok/s"));
+  chat.type("/exit\r");
+  EXPECT_EQ(chat.exit_status(), 0);
+}
+
+// Ctrl-C during a long answer stops it, and the chat returns to its prompt.
+TEST_F(GenerationCli, ChatCtrlCStopsTheAnswerAndKeepsChatting) {
+  PtySession chat(r1("chat", "--max-tokens 100000 --temperature 0"));
+  ASSERT_TRUE(chat.started());
+  chat.wait_for("> ");
+  chat.type("Write a long essay\r");
+  ASSERT_NE(chat.wait_for("[thinking]").find("[thinking]"), std::string::npos) << chat.wait_for("");
+  chat.type("\x03");  // the terminal turns it into SIGINT
+  const std::string& seen = chat.wait_for("cancelled]");
+  EXPECT_NE(seen.find("[stopped]"), std::string::npos) << seen;
+  const size_t stop = seen.find("cancelled]");
+  ASSERT_NE(stop, std::string::npos) << seen;
+  EXPECT_NE(chat.wait_for("> ", stop).find("> ", stop), std::string::npos) << "back at the prompt";
+  chat.type("/exit\r");
+  EXPECT_EQ(chat.exit_status(), 0);
 }
 
 TEST_F(GenerationCli, BenchResumesWithoutRedoingFinishedSamples) {

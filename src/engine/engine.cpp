@@ -77,7 +77,7 @@ bool Engine::step() {
   if (running_.empty()) return !idle();
   const auto start = Clock::now();
   const bool prefill = std::any_of(running_.begin(), running_.end(), [](const auto& s) { return s->prefilling(); });
-  const int fed = forward_step();
+  const int fed = forward_step(prefill);
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   (prefill ? stats_.prefill_tokens : stats_.decode_tokens) += fed;
   (prefill ? stats_.prefill_s : stats_.decode_s) += seconds;
@@ -134,8 +134,7 @@ void Engine::drop_cancelled() {
 
 // Builds the batch (prompt chunks, or one token per sequence), runs it, and samples for every
 // sequence whose last fed token was the end of what it had.
-int Engine::forward_step() {
-  const bool prefill = std::any_of(running_.begin(), running_.end(), [](const auto& s) { return s->prefilling(); });
+int Engine::forward_step(bool prefill) {
   Batch batch;
   std::vector<Sequence*> sampled;  // in the order of batch.logit_rows
   int budget = options_.prefill_chunk;

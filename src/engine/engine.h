@@ -91,7 +91,7 @@ class Engine {
 
   void admit();
   void drop_cancelled();
-  int forward_step();  // the tokens fed
+  int forward_step(bool prefill);  // the tokens fed
   void advance(Sequence& s, const float* logits);
   void emit(Sequence& s, const std::vector<Segment>& segments);
   void finish(Sequence& s, FinishReason reason);
