@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <ostream>
@@ -67,11 +68,11 @@ struct GoldenCase {
 
 inline void PrintTo(const GoldenCase& c, std::ostream* os) { *os << c.model << " chunk " << c.chunk; }
 
-// gtest parameter name: "tiny-v3" and chunk 5 -> "tiny_v3_chunk5".
+// gtest parameter name: "family/tiny-v3" and chunk 5 -> "family_tiny_v3_chunk5".
 inline std::string golden_case_name(const ::testing::TestParamInfo<GoldenCase>& info) {
   std::string name = info.param.model + "_chunk" + std::to_string(info.param.chunk);
   for (char& c : name)
-    if (c == '-') c = '_';
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
   return name;
 }
 

@@ -6,17 +6,13 @@
 #include <cmath>
 
 #include "cuda_test_util.h"
+#include "golden_check.h"
 #include "engine/score.h"
 #include "io/safetensors.h"
 #include "model/model.h"
 
 namespace r1 {
 namespace {
-
-struct GoldenCase {
-  std::string model;
-  int chunk;
-};
 
 class CudaGolden : public ::testing::TestWithParam<GoldenCase> {};
 
@@ -75,12 +71,7 @@ std::vector<GoldenCase> all_cases() {
   return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(AllPaths, CudaGolden, ::testing::ValuesIn(all_cases()), [](const auto& info) {
-  std::string name = info.param.model + "_chunk" + std::to_string(info.param.chunk);
-  for (char& c : name)
-    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-  return name;
-});
+INSTANTIATE_TEST_SUITE_P(AllPaths, CudaGolden, ::testing::ValuesIn(all_cases()), golden_case_name);
 
 }  // namespace
 }  // namespace r1
