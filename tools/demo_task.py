@@ -14,7 +14,6 @@ result into the answer. Each step is a small lookup or a copy at a fixed distanc
 import functools
 import json
 import os
-import random
 import re
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

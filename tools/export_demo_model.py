@@ -49,7 +49,7 @@ def fp8_codes(values):
 def hf_tensors(model):
     """(name, dtype, shape, raw bytes) in checkpoint order, and the weights the engine will see
     (name -> float32 tensor) to load back into the trainer for the reference logits."""
-    cfg, vocab = model.cfg, model.cfg["vocab_size"]
+    vocab = model.cfg["vocab_size"]
     out, seen = [], {}
 
     def linear(name, w):
