@@ -1,0 +1,78 @@
+// The committed demo model (models/r1-demo): the engine reproduces the logits its trainer computed
+// on the exported weights (trainer_logits.safetensors, written by tools/export_demo_model.py)
+// within 1e-3 x std, on the prefill and the decode path.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "cpu/cpu_backend.h"
+#include "engine/score.h"
+#include "io/safetensors.h"
+#include "model/model.h"
+
+namespace r1 {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kDemoModel = fs::path(R1_TEST_DATA) / ".." / ".." / "models" / "r1-demo";
+
+template <typename T>
+std::vector<T> values(const TensorView& t) {
+  std::vector<T> out(size_t(t.numel()));
+  std::memcpy(out.data(), t.data, t.bytes);
+  return out;
+}
+
+TEST(DemoModel, EngineMatchesTrainerLogits) {
+  const fs::path ref_path = kDemoModel / "trainer_logits.safetensors";
+  if (!fs::exists(kDemoModel / "config.json") || !fs::exists(ref_path))
+    GTEST_SKIP() << "no trained demo model at " << kDemoModel.string() << " yet";
+
+  auto model = Model::load(kDemoModel.string());
+  CpuBackend backend(model->config, model->weights, 2);
+  SafetensorsFile refs(ref_path.string());
+  const auto& tensors = refs.tensors();
+  const std::vector<int32_t> vocab_ids = values<int32_t>(tensors.at("vocab_ids"));
+  const int vocab = model->config.vocab_size;
+
+  int checked = 0;
+  for (int i = 0; tensors.count("tokens_" + std::to_string(i)); ++i, ++checked) {
+    const std::vector<int32_t> ids = values<int32_t>(tensors.at("tokens_" + std::to_string(i)));
+    const std::vector<float> expected = values<float>(tensors.at("logits_" + std::to_string(i)));
+    const size_t T = ids.size(), U = vocab_ids.size();
+    ASSERT_EQ(expected.size(), T * U);
+    double sum = 0, sum_sq = 0;
+    for (float v : expected) sum += v, sum_sq += double(v) * v;
+    const double mean = sum / double(expected.size());
+    const double std_dev = std::sqrt(sum_sq / double(expected.size()) - mean * mean);
+    ASSERT_GT(std_dev, 0.0);
+
+    const std::vector<int> tokens(ids.begin(), ids.end());
+    for (int chunk : {0, 1}) {  // prefill, then the decode path one token at a time
+      const std::vector<float> logits = teacher_forced_logits(backend, model->config, tokens, chunk);
+      ASSERT_EQ(logits.size(), T * size_t(vocab));
+      double worst = 0, worst_unused = 0;
+      std::vector<bool> used(size_t(vocab), false);
+      for (int32_t id : vocab_ids) used[size_t(id)] = true;
+      for (size_t t = 0; t < T; ++t) {
+        const float* row = logits.data() + t * size_t(vocab);
+        for (size_t u = 0; u < U; ++u)
+          worst = std::max(worst, double(std::fabs(row[vocab_ids[u]] - expected[t * U + u])));
+        for (int v = 0; v < vocab; ++v)
+          if (!used[size_t(v)]) worst_unused = std::max(worst_unused, double(std::fabs(row[v])));
+      }
+      EXPECT_LE(worst, 1e-3 * std_dev) << "sequence " << i << ", chunk " << chunk << ": max |diff| " << worst
+                                       << ", std " << std_dev;
+      EXPECT_EQ(worst_unused, 0.0) << "rows the task never uses must give logit 0";
+    }
+  }
+  EXPECT_GT(checked, 0) << "no tokens_0 in " << ref_path.string();
+}
+
+}  // namespace
+}  // namespace r1
