@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: build, then score a token sequence on the model under models/.
+# The main job: build, then chat with the embedded demo model (models/r1-demo). Extra arguments
+# go to `r1 chat` (e.g. --hide-thinking, --device cuda).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/build.sh
-build/r1 score --model models/tiny-v3-fp8 --tokens "0,15,27,300,1024,7,99,512" "$@"
+exec build/r1 chat "$@"

@@ -19,7 +19,9 @@ Command add_run_command(CLI::App& app);
 Command add_chat_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
 
-// models/<name> beside the build directory of the running binary (build/r1 -> models/).
+// The model used without --model: $R1_MODEL when set, else the embedded demo model, models/r1-demo,
+// found beside the build directory of the running binary (build/r1 -> models/) or, for a binary
+// built elsewhere, in the source tree it was built from.
 std::string default_model_dir();
 
 }  // namespace r1

@@ -71,13 +71,6 @@ int run_score(const ScoreOptions& o) {
 
 }  // namespace
 
-std::string default_model_dir() {
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return "models/tiny-v3-fp8";
-  return (exe.parent_path().parent_path() / "models" / "tiny-v3-fp8").string();
-}
-
 Command add_score_command(CLI::App& app) {
   auto options = std::make_shared<ScoreOptions>();
   CLI::App* cmd = app.add_subcommand("score", "teacher-forced NLL and perplexity of a token sequence");
