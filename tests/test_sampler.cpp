@@ -114,7 +114,7 @@ TEST(Sampler, DefaultsOfTheShippedR1Directory) {
 TEST_F(GenerationConfig, BadFilesNameThemselves) {
   const std::string path = (dir_ / "generation_config.json").string();
   write("{\"temperature\": ");
-  EXPECT_NE(error_of().find(path + ": not valid JSON"), std::string::npos) << error_of();
+  EXPECT_NE(error_of().find(path + ": invalid JSON"), std::string::npos) << error_of();
   write(R"({"top_p": 1.5})");
   EXPECT_NE(error_of().find(path + ": top_p must be in (0, 1]"), std::string::npos) << error_of();
   write(R"({"temperature": "hot"})");

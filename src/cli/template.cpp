@@ -2,11 +2,11 @@
 #include <fmt/format.h>
 
 #include <cstdio>
-#include <fstream>
 #include <memory>
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "io/json_file.h"
 #include "tokenizer/chat_template.h"
 
 namespace r1 {
@@ -20,18 +20,12 @@ struct TemplateOptions {
 };
 
 std::vector<ChatMessage> read_messages(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail("--messages {}: cannot open", path);
-  nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    fail("--messages {}: invalid JSON: {}", path, e.what());
-  }
-  try {
-    return parse_chat_messages(j);
+    return parse_chat_messages(read_json(path));
   } catch (const Error& e) {
-    fail("--messages {}: {}", path, e.what());
+    const std::string what = e.what();
+    // read_json's errors start with the path already; the parser's do not.
+    fail("--messages {}", what.rfind(path, 0) == 0 ? what : path + ": " + what);
   }
 }
 

@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "common/error.h"
-#include "engine/json_file.h"
+#include "io/json_file.h"
 
 namespace r1 {
 
@@ -78,7 +78,7 @@ void validate(const SamplingParams& p) {
 
 SamplingParams sampling_defaults(const std::string& model_dir) {
   const std::string path = (std::filesystem::path(model_dir) / "generation_config.json").string();
-  const nlohmann::json j = read_json_if_present(path);
+  const nlohmann::json j = read_json_object_if_present(path);
   SamplingParams p;
   if (j.is_null()) return p;
   auto read = [&](const char* name, auto& field) {

@@ -5,7 +5,7 @@
 #include <optional>
 
 #include "common/error.h"
-#include "engine/json_file.h"
+#include "io/json_file.h"
 
 namespace r1 {
 
@@ -13,7 +13,7 @@ namespace {
 
 // eos_token_id of one file: nullopt when absent, the ids when an int or a list of ints.
 std::optional<std::vector<int>> eos_field(const std::string& path) {
-  const nlohmann::json j = read_json_if_present(path);
+  const nlohmann::json j = read_json_object_if_present(path);
   if (j.is_null() || !j.contains("eos_token_id") || j["eos_token_id"].is_null()) return std::nullopt;
   const nlohmann::json& e = j["eos_token_id"];
   std::vector<int> ids;

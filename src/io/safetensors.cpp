@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "io/json_file.h"
 
 namespace r1 {
 
@@ -128,14 +129,8 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
 
   json weight_map = json::object();
   if (fs::exists(index_path)) {
-    std::ifstream in(index_path);
-    json index;
-    try {
-      index = json::parse(in);
-    } catch (const json::exception& e) {
-      fail("{}: invalid JSON: {}", index_path.string(), e.what());
-    }
-    if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
+    const json index = read_json_object(index_path.string());
+    if (!index.contains("weight_map") || !index["weight_map"].is_object())
       fail("{}: no weight_map object", index_path.string());
     weight_map = index["weight_map"];
   } else if (!fs::exists(single_path)) {

@@ -3,9 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <fstream>
 
 #include "common/error.h"
+#include "io/json_file.h"
 
 namespace r1 {
 
@@ -104,15 +104,7 @@ void parse_routing(const Fields& f, ModelConfig& c) {
 
 ModelConfig load_config(const std::string& model_dir) {
   const std::string path = (std::filesystem::path(model_dir) / "config.json").string();
-  std::ifstream in(path);
-  if (!in) fail("{}: cannot open", path);
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::exception& e) {
-    fail("{}: invalid JSON: {}", path, e.what());
-  }
-  if (!j.is_object()) fail("{}: not a JSON object", path);
+  const json j = read_json_object(path);
   Fields f{j, path};
 
   ModelConfig c;

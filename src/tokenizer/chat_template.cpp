@@ -1,9 +1,9 @@
 #include "tokenizer/chat_template.h"
 
 #include <filesystem>
-#include <fstream>
 
 #include "common/error.h"
+#include "io/json_file.h"
 
 namespace r1 {
 
@@ -94,15 +94,7 @@ std::vector<ChatMessage> parse_chat_messages(const json& j) {
 
 ChatTemplate ChatTemplate::load(const std::string& dir) {
   const std::string path = (std::filesystem::path(dir) / "tokenizer_config.json").string();
-  std::ifstream in(path);
-  if (!in) fail("{}: cannot open", path);
-  json config;
-  try {
-    config = json::parse(in);
-  } catch (const json::exception& e) {
-    fail("{}: invalid JSON: {}", path, e.what());
-  }
-  if (!config.is_object()) fail("{}: not a JSON object", path);
+  const json config = read_json_object(path);
   const std::optional<std::string> text = read_template_text(config);
   const ChatFamilyMatch match = detect_chat_family(text.value_or(""));
   ChatTemplate t(match.family, read_bos_token(config));
