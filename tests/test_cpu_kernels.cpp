@@ -137,7 +137,9 @@ TEST(CpuKernels, ReadSumAddsEveryValue) {
   double want = 0;
   for (float f : v) want += f;
   for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
-    if (const Kernels* k = kernels_for(isa)) EXPECT_EQ(k->read_sum(v.data(), v.size()), want) << k->name;
+    const Kernels* k = kernels_for(isa);
+    if (!k) continue;
+    EXPECT_EQ(k->read_sum(v.data(), v.size()), want) << k->name;
   }
 }
 
