@@ -15,6 +15,8 @@ struct Avx2 {
   static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
   static F fma(F a, F b, F acc) { return _mm256_fmadd_ps(a, b, acc); }
   static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F set1(float v) { return _mm256_set1_ps(v); }
   static float reduce(F v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -25,11 +27,11 @@ struct Avx2 {
     return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
   }
   static F f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-  // e4m3 → float32 exactly by bit placement; see rows_avx512.cpp for why this is exact.
-  static F fp8(const uint8_t* p, float scale) {
-    const __m256i wide = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-    const __m256i bits = _mm256_and_si256(_mm256_slli_epi32(wide, 20), _mm256_set1_epi32(int(0x87F00000u)));
-    return _mm256_mul_ps(_mm256_castsi256_ps(bits), _mm256_set1_ps(scale * 0x1p120f));
+  // e4m3 → e4m3 · 2^-8 exactly through binary16; see rows_avx512.cpp.
+  static F fp8(const uint8_t* p) {
+    const __m128i wide = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    const __m128i half = _mm_and_si128(_mm_slli_epi16(wide, 7), _mm_set1_epi16(int16_t(0xBFFF)));
+    return _mm256_cvtph_ps(half);
   }
 };
 

@@ -15,6 +15,8 @@ struct Avx512 {
   static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
   static F fma(F a, F b, F acc) { return _mm512_fmadd_ps(a, b, acc); }
   static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F set1(float v) { return _mm512_set1_ps(v); }
   static float reduce(F v) { return _mm512_reduce_add_ps(v); }
   static F bf16(const uint16_t* p) {
     const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
@@ -23,15 +25,15 @@ struct Avx512 {
   static F f16(const uint16_t* p) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   }
-  // e4m3 → float32 exactly, by bit placement: the sign-extended code shifted left by 20 puts
-  // the sign at bit 31 (after masking) and exponent+mantissa where float32 keeps them, which
-  // reads as the e4m3 value times 2^-120 (subnormals included); the block scale times 2^120
-  // restores it in the same single rounding as decode-then-scale. Codes 0x7F/0xFF (NaN in
-  // e4m3) decode to ±480; checkpoints hold none.
-  static F fp8(const uint8_t* p, float scale) {
-    const __m512i wide = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    const __m512i bits = _mm512_and_si512(_mm512_slli_epi32(wide, 20), _mm512_set1_epi32(int(0x87F00000u)));
-    return _mm512_mul_ps(_mm512_castsi512_ps(bits), _mm512_set1_ps(scale * 0x1p120f));
+  // e4m3 → e4m3 · 2^-8 exactly, through binary16: a code sign-extended to 16 bits and shifted
+  // left by 7 has its exponent and mantissa where binary16 keeps them (bias 15 instead of 7,
+  // hence 2^-8, subnormals included) and the sign in bits 14-15; clearing bit 14 leaves a
+  // binary16 that the hardware converts exactly. Codes 0x7F/0xFF (NaN in e4m3) decode to
+  // ±480 · 2^-8; checkpoints hold none.
+  static F fp8(const uint8_t* p) {
+    const __m256i wide = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m256i half = _mm256_and_si256(_mm256_slli_epi16(wide, 7), _mm256_set1_epi16(int16_t(0xBFFF)));
+    return _mm512_cvtph_ps(half);
   }
 };
 
