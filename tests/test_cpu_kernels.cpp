@@ -76,7 +76,8 @@ TEST(CpuKernels, DecodeRowMatchesReferenceExactly) {
         std::vector<float> want(padded(in)), got(padded(in) + 1, -7.0f);
         ref.decode_row(m.rows, 2, want.data());
         k->decode_row(m.rows, 2, got.data());
-        for (int i = 0; i < in; ++i) ASSERT_EQ(got[i], want[i]) << k->name << " type " << int(type) << " in " << in << " i " << i;
+        for (int i = 0; i < in; ++i)
+          ASSERT_EQ(got[i], want[i]) << k->name << " type " << int(type) << " in " << in << " i " << i;
         EXPECT_EQ(got[in], -7.0f) << k->name << ": wrote past the row";
       }
 }

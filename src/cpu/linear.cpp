@@ -1,6 +1,5 @@
 #include "cpu/linear.h"
 
-#include <algorithm>
 #include <cstring>
 #include <vector>
 

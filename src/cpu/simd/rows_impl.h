@@ -1,8 +1,8 @@
 // The row-product kernels written once over a vector type V, instantiated by each ISA's
 // translation unit (rows_avx512.cpp, rows_avx2.cpp) with its own V. V provides:
-//   F (vector of W floats), zero(), load(const float*) (unaligned), store(float*, F), fma(a, b, acc),
-//   add(a, b), mul(a, b), set1(float), reduce(F), and decoders of W weights: fp8(codes)
-//   (e4m3 · 2^-8), bf16(bits), f16(bits).
+//   F (vector of W floats), zero(), load(const float*) (unaligned), store(float*, F),
+//   fma(a, b, acc), add(a, b), mul(a, b), set1(float), reduce(F), and decoders of W weights:
+//   fp8(codes) (e4m3 · 2^-8), bf16(bits), f16(bits).
 // Everything here has internal linkage (anonymous namespace) so that no copy compiled with one
 // ISA's flags is shared with another translation unit.
 #pragma once
