@@ -13,6 +13,8 @@
 #include "cli/commands.h"
 #include "cli/session.h"
 #include "common/error.h"
+#include "cpu/bandwidth.h"
+#include "model/decode_bytes.h"
 #include "eval/dataset.h"
 #include "eval/grade.h"
 
@@ -136,12 +138,29 @@ int run_synthetic(const BenchOptions& o) {
   engine.run();
   const EngineStats& st = engine.stats();
   const double decode_tok_s = st.decode_tok_s();
+  // Bytes one decode step reads (float32 CPU cache; contexts average the middle of decode),
+  // divided by the machine's read bandwidth measured now, in the same run, on the CPU.
+  const double step_bytes = decode_bytes_per_step(session.config(), session.model().weights, o.batch,
+                                                  o.prompt_len + o.gen_len / 2.0, sizeof(float));
+  const double effective_gb_s = step_bytes * decode_tok_s / o.batch / 1e9;
+  double bandwidth_gb_s = 0;
+  if (o.model.device == "cpu") {
+    ThreadPool probe_pool(o.model.threads);
+    bandwidth_gb_s = measure_read_bandwidth_gb_s(probe_pool);
+  }
+  const double fraction = bandwidth_gb_s > 0 ? effective_gb_s / bandwidth_gb_s : 0.0;
   if (o.json) {
     auto two_decimals = [](double x) { return std::round(x * 100) / 100; };
-    const nlohmann::json j = {{"prompt_len", o.prompt_len}, {"gen_len", o.gen_len}, {"batch", o.batch},
-                              {"prefill_tok_s", two_decimals(st.prefill_tok_s())},
-                              {"decode_tok_s", two_decimals(decode_tok_s)}, {"ttft_ms", two_decimals(ttft_s * 1e3)},
-                              {"ms_per_step", two_decimals(decode_tok_s > 0 ? o.batch * 1e3 / decode_tok_s : 0.0)}};
+    nlohmann::json j = {{"prompt_len", o.prompt_len}, {"gen_len", o.gen_len}, {"batch", o.batch},
+                        {"prefill_tok_s", two_decimals(st.prefill_tok_s())},
+                        {"decode_tok_s", two_decimals(decode_tok_s)}, {"ttft_ms", two_decimals(ttft_s * 1e3)},
+                        {"ms_per_step", two_decimals(decode_tok_s > 0 ? o.batch * 1e3 / decode_tok_s : 0.0)},
+                        {"bytes_per_token", int64_t(std::llround(step_bytes / o.batch))},
+                        {"effective_gb_s", two_decimals(effective_gb_s)}};
+    if (bandwidth_gb_s > 0) {
+      j["measured_bandwidth_gb_s"] = two_decimals(bandwidth_gb_s);
+      j["bandwidth_fraction"] = std::round(fraction * 1000) / 1000;
+    }
     fmt::print("{}\n", j.dump());
     return 0;
   }
@@ -150,6 +169,9 @@ int run_synthetic(const BenchOptions& o) {
   fmt::print("decode          {:.1f} tok/s ({:.2f} ms per step)\n", decode_tok_s,
              decode_tok_s > 0 ? o.batch * 1e3 / decode_tok_s : 0.0);
   fmt::print("TTFT            {:.0f} ms (mean)\n", ttft_s * 1e3);
+  fmt::print("bytes/token     {:.3f} GB, {:.1f} GB/s effective\n", step_bytes / o.batch / 1e9, effective_gb_s);
+  if (bandwidth_gb_s > 0)
+    fmt::print("bandwidth       {:.1f} GB/s measured, {:.1f}% used\n", bandwidth_gb_s, fraction * 100);
   return 0;
 }
 

@@ -41,6 +41,7 @@ class Session {
   Session(const ModelFlags& flags, bool need_tokenizer);
 
   const ModelConfig& config() const { return model_->config; }
+  const Model& model() const { return *model_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const SamplingParams& sampling() const { return sampling_; }
   int context() const { return context_; }

@@ -8,6 +8,39 @@
 
 namespace r1 {
 
+namespace {
+
+simd::WeightType weight_type(const TensorView& t) {
+  switch (t.dtype) {
+    case DType::F32: return simd::WeightType::f32;
+    case DType::BF16: return simd::WeightType::bf16;
+    case DType::F16: return simd::WeightType::f16;
+    case DType::F8_E4M3: return simd::WeightType::fp8;
+    default: fail("{}: tensor '{}' of dtype {} is not a weight type", t.file, t.name, dtype_name(t.dtype));
+  }
+}
+
+simd::Rows rows_of(const Linear& w) {
+  simd::Rows r{weight_type(*w.weight), w.weight->data, nullptr, w.out, w.in, w.block, 0};
+  if (r.type == simd::WeightType::fp8) {
+    r.scales = reinterpret_cast<const float*>(w.scale_inv->data);
+    r.scale_cols = (w.in + w.block - 1) / w.block;
+  }
+  return r;
+}
+
+// The SIMD kernels step through FP8 blocks in whole vectors: blocks that are not a multiple of
+// 16 columns (never seen in checkpoints) go through the portable kernels.
+bool simd_can_run(const simd::Rows& r) {
+  return r.type != simd::WeightType::fp8 || r.block % simd::kMaxLanes == 0;
+}
+
+const simd::Kernels& kernels_for(const simd::Rows& r, const simd::Kernels& wanted) {
+  return simd_can_run(r) ? wanted : *simd::kernels_for(simd::Isa::portable);
+}
+
+}  // namespace
+
 void decode_floats(const TensorView& t, int64_t first, int n, float* out) {
   switch (t.dtype) {
     case DType::F32:
@@ -29,18 +62,8 @@ void decode_floats(const TensorView& t, int64_t first, int n, float* out) {
 }
 
 void decode_row(const Linear& w, int row, float* out) {
-  if (w.weight->dtype != DType::F8_E4M3) {
-    decode_floats(*w.weight, int64_t(row) * w.in, w.in, out);
-    return;
-  }
-  const uint8_t* codes = w.weight->data + int64_t(row) * w.in;
-  const int scale_cols = (w.in + w.block - 1) / w.block;
-  const float* scales = reinterpret_cast<const float*>(w.scale_inv->data) + (row / w.block) * scale_cols;
-  for (int b = 0; b < scale_cols; ++b) {
-    const int begin = b * w.block, end = std::min(w.in, begin + w.block);
-    const float scale = scales[b];
-    for (int j = begin; j < end; ++j) out[j] = e4m3_to_float(codes[j]) * scale;
-  }
+  const simd::Rows r = rows_of(w);
+  kernels_for(r, simd::best_kernels()).decode_row(r, row, out);
 }
 
 float dot(const float* a, const float* b, int n) {
@@ -53,18 +76,14 @@ float dot(const float* a, const float* b, int n) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-void linear(ThreadPool& pool, const Linear& w, const float* x, int tokens, float* y) {
+void linear(ThreadPool& pool, const Linear& w, const float* x, int tokens, float* y,
+            const simd::Kernels& kernels) {
+  const simd::Rows r = rows_of(w);
+  const simd::Kernels& k = kernels_for(r, kernels);
   pool.parallel_for(w.out, [&](int begin, int end, int) {
-    thread_local std::vector<float> row;
-    row.resize(size_t(w.in));
-    for (int o = begin; o < end; ++o) {
-      const float* wrow = row.data();
-      if (w.weight->dtype == DType::F32)
-        wrow = reinterpret_cast<const float*>(w.weight->data) + int64_t(o) * w.in;
-      else
-        decode_row(w, o, row.data());
-      for (int t = 0; t < tokens; ++t) y[int64_t(t) * w.out + o] = dot(x + int64_t(t) * w.in, wrow, w.in);
-    }
+    thread_local std::vector<float> scratch;
+    if (scratch.size() < size_t(simd::padded(w.in))) scratch.resize(size_t(simd::padded(w.in)));
+    k.rows(r, x, tokens, begin, end, y, scratch.data());
   });
 }
 

@@ -1,7 +1,9 @@
-// Float32 matrix products against checkpoint weights as stored (F32/F16/BF16/FP8 block-scaled):
-// each weight row is decoded once per call and used for every token of the batch.
+// Float32 matrix products against checkpoint weights as stored (F32/F16/BF16/FP8 block-scaled),
+// through the row kernels of src/cpu/simd: each weight byte is read once per call, whatever
+// the number of tokens.
 #pragma once
 
+#include "cpu/simd/kernels.h"
 #include "cpu/thread_pool.h"
 #include "io/safetensors.h"
 #include "model/weights.h"
@@ -16,6 +18,8 @@ void decode_row(const Linear& w, int row, float* out);
 float dot(const float* a, const float* b, int n);
 
 // y[t][o] = Σ_i x[t][i] · W[o][i] for t < tokens; x [tokens, w.in], y [tokens, w.out].
-void linear(ThreadPool& pool, const Linear& w, const float* x, int tokens, float* y);
+// `kernels` picks the instruction set (tests force each one; the portable set is the reference).
+void linear(ThreadPool& pool, const Linear& w, const float* x, int tokens, float* y,
+            const simd::Kernels& kernels = simd::best_kernels());
 
 }  // namespace r1

@@ -1,0 +1,35 @@
+// Run-time choice of the row kernels: the ISA translation units are compiled for their
+// instruction sets whatever the build machine is, and used only where this CPU has them.
+#include "cpu/simd/kernels.h"
+
+namespace r1::simd {
+
+extern const Kernels kPortableKernels;
+#if defined(R1_HAVE_X86_KERNELS)
+extern const Kernels kAvx2Kernels, kAvx512Kernels;
+#endif
+
+const Kernels* kernels_for(Isa isa) {
+  switch (isa) {
+    case Isa::portable: return &kPortableKernels;
+#if defined(R1_HAVE_X86_KERNELS)
+    case Isa::avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")
+                 ? &kAvx2Kernels : nullptr;
+    case Isa::avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                     __builtin_cpu_supports("avx512vl")
+                 ? &kAvx512Kernels : nullptr;
+#endif
+    default: return nullptr;
+  }
+}
+
+const Kernels& best_kernels() {
+  static const Kernels* best = kernels_for(Isa::avx512) ? kernels_for(Isa::avx512)
+                               : kernels_for(Isa::avx2) ? kernels_for(Isa::avx2)
+                                                        : &kPortableKernels;
+  return *best;
+}
+
+}  // namespace r1::simd

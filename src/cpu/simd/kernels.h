@@ -1,0 +1,47 @@
+// Row-product kernels, one set per instruction set, chosen at run time (dispatch.cpp).
+// This header is included by translation units compiled with -mavx512* / -mavx2 flags, so it
+// holds only plain data: an inline function compiled there could be the copy the linker keeps
+// for the whole program, and then run on a CPU without those instructions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace r1::simd {
+
+enum class Isa { portable, avx2, avx512 };
+
+enum class WeightType { f32, bf16, f16, fp8 };
+
+// A [out, in] weight matrix as stored in the checkpoint. FP8: W[o][i] =
+// e4m3(codes[o][i]) · scales[(o / block) · scale_cols + i / block], block a multiple of 16.
+struct Rows {
+  WeightType type = WeightType::f32;
+  const void* data = nullptr;
+  const float* scales = nullptr;  // FP8 only
+  int out = 0, in = 0, block = 0, scale_cols = 0;
+};
+
+// Lanes a scratch row must be padded to (zeros past `in`) for every kernel set.
+constexpr int kMaxLanes = 16;
+constexpr int padded(int n) { return (n + kMaxLanes - 1) / kMaxLanes * kMaxLanes; }
+
+struct Kernels {
+  Isa isa;
+  const char* name;
+  // y[t · w.out + o] = Σ_i x[t · w.in + i] · W[o][i] for o in [begin, end), t < tokens.
+  // scratch: padded(w.in) floats. Each weight byte is read once whatever `tokens` is, and each
+  // output's summation order does not depend on `tokens` (batch invariance).
+  void (*rows)(const Rows& w, const float* x, int tokens, int begin, int end, float* y, float* scratch);
+  // Row `row` of W as float32 into out[0, w.in).
+  void (*decode_row)(const Rows& w, int row, float* out);
+  // Σ p[0..n) with independent vector accumulators: the bandwidth probe's read (n % 128 == 0).
+  float (*read_sum)(const float* p, size_t n);
+};
+
+// The kernels of `isa`, or nullptr when this build or this CPU lacks it.
+const Kernels* kernels_for(Isa isa);
+// The widest set this CPU runs (AVX-512, else AVX2, else the portable reference).
+const Kernels& best_kernels();
+
+}  // namespace r1::simd

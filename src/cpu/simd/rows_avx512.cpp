@@ -1,0 +1,44 @@
+// The row kernels with AVX-512 (F, BW, VL): 16 floats a vector. Compiled with -mavx512f
+// -mavx512bw -mavx512vl; only called after dispatch.cpp has checked the CPU.
+#include <immintrin.h>
+
+#include "cpu/simd/rows_impl.h"
+
+namespace r1::simd {
+namespace {
+
+struct Avx512 {
+  static constexpr int W = 16;
+  using F = __m512;
+  static F zero() { return _mm512_setzero_ps(); }
+  static F load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static F fma(F a, F b, F acc) { return _mm512_fmadd_ps(a, b, acc); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F set1(float v) { return _mm512_set1_ps(v); }
+  static float reduce(F v) { return _mm512_reduce_add_ps(v); }
+  static F bf16(const uint16_t* p) {
+    const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+  }
+  static F f16(const uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  // e4m3 → e4m3 · 2^-8 exactly, through binary16: a code sign-extended to 16 bits and shifted
+  // left by 7 has its exponent and mantissa where binary16 keeps them (bias 15 instead of 7,
+  // hence 2^-8, subnormals included) and the sign in bits 14-15; clearing bit 14 leaves a
+  // binary16 that the hardware converts exactly. Codes 0x7F/0xFF (NaN in e4m3) decode to
+  // ±480 · 2^-8; checkpoints hold none.
+  static F fp8(const uint8_t* p) {
+    const __m256i wide = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m256i half = _mm256_and_si256(_mm256_slli_epi16(wide, 7), _mm256_set1_epi16(int16_t(0xBFFF)));
+    return _mm512_cvtph_ps(half);
+  }
+};
+
+}  // namespace
+
+extern const Kernels kAvx512Kernels = {Isa::avx512, "avx512", rows<Avx512>, decode_row<Avx512>, read_sum<Avx512>};
+
+}  // namespace r1::simd

@@ -1,0 +1,151 @@
+// The row-product kernels written once over a vector type V, instantiated by each ISA's
+// translation unit (rows_avx512.cpp, rows_avx2.cpp) with its own V. V provides:
+//   F (vector of W floats), zero(), load(const float*) (unaligned), store(float*, F),
+//   fma(a, b, acc), add(a, b), mul(a, b), set1(float), reduce(F), and decoders of W weights:
+//   fp8(codes) (e4m3 · 2^-8), bf16(bits), f16(bits).
+// Everything here has internal linkage (anonymous namespace) so that no copy compiled with one
+// ISA's flags is shared with another translation unit.
+#pragma once
+
+#include "cpu/simd/kernels.h"
+
+namespace r1::simd {
+namespace {
+
+// Bytes of one stored weight.
+constexpr int weight_bytes(WeightType t) {
+  return t == WeightType::f32 ? 4 : t == WeightType::fp8 ? 1 : 2;
+}
+
+// FP8 weights decode to e4m3 · 2^-8 (exact, see the ISA files); block scales carry the 2^8.
+constexpr float kFp8Unit = 256.0f;
+
+// W weights decoded from p; FP8 without its block scale.
+template <class V, WeightType T>
+typename V::F decode(const uint8_t* p) {
+  if constexpr (T == WeightType::f32) return V::load(reinterpret_cast<const float*>(p));
+  if constexpr (T == WeightType::bf16) return V::bf16(reinterpret_cast<const uint16_t*>(p));
+  if constexpr (T == WeightType::f16) return V::f16(reinterpret_cast<const uint16_t*>(p));
+  if constexpr (T == WeightType::fp8) return V::fp8(p);
+}
+
+// W weights of `row` from column i, FP8 unscaled; lanes past w.in read as 0.
+template <class V, WeightType T>
+typename V::F load_weights(const Rows& w, int row, int i) {
+  constexpr int W = V::W, bytes = weight_bytes(T);
+  const uint8_t* p = static_cast<const uint8_t*>(w.data) + (int64_t(row) * w.in + i) * bytes;
+  if (w.in - i >= W) return decode<V, T>(p);
+  alignas(64) uint8_t pad[W * 4] = {};  // the last partial chunk, zero padded
+  for (int k = 0; k < (w.in - i) * bytes; ++k) pad[k] = p[k];
+  return decode<V, T>(pad);
+}
+
+// Σ_i load(i) · x[i] · scale(i) over [0, in): sums of each block (FP8 scale block, or all of
+// `in`) in four accumulators of W lanes, scaled once per block (scales[b] · kFp8Unit; nullptr:
+// no scales). The order depends only on `in` and the block, never on where the weights come
+// from, so the fused and the decoded-row paths agree bit for bit (batch invariance).
+template <class V, class Load>
+float dot_row(Load load, const float* scales, int block, const float* x, int in) {
+  constexpr int W = V::W;
+  using F = typename V::F;
+  F a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
+  for (int b = 0, block_index = 0; b < in; b += block, ++block_index) {
+    const int end = in - b < block ? in : b + block;
+    F b0 = V::zero(), b1 = V::zero(), b2 = V::zero(), b3 = V::zero();
+    int i = b;
+    for (; i + 4 * W <= end; i += 4 * W) {
+      b0 = V::fma(load(i), V::load(x + i), b0);
+      b1 = V::fma(load(i + W), V::load(x + i + W), b1);
+      b2 = V::fma(load(i + 2 * W), V::load(x + i + 2 * W), b2);
+      b3 = V::fma(load(i + 3 * W), V::load(x + i + 3 * W), b3);
+    }
+    for (; i + W <= end; i += W) b0 = V::fma(load(i), V::load(x + i), b0);
+    if (i < end) {  // the last partial chunk: x padded with zeros
+      alignas(64) float xs[W] = {};
+      for (int k = 0; k < end - i; ++k) xs[k] = x[i + k];
+      b1 = V::fma(load(i), V::load(xs), b1);
+    }
+    if (!scales) {
+      a0 = V::add(a0, b0), a1 = V::add(a1, b1), a2 = V::add(a2, b2), a3 = V::add(a3, b3);
+      continue;
+    }
+    const F s = V::set1(scales[block_index] * kFp8Unit);
+    a0 = V::fma(b0, s, a0), a1 = V::fma(b1, s, a1), a2 = V::fma(b2, s, a2), a3 = V::fma(b3, s, a3);
+  }
+  return V::reduce(V::add(V::add(a0, a1), V::add(a2, a3)));
+}
+
+template <class V, WeightType T>
+const float* row_scales(const Rows& w, int row) {
+  return T == WeightType::fp8 ? w.scales + int64_t(row / w.block) * w.scale_cols : nullptr;
+}
+
+// Row `row` of W as float32 into out[0, w.in); FP8 scaled unless `unscaled`.
+template <class V, WeightType T>
+void decode_row_typed(const Rows& w, int row, float* out, bool unscaled = false) {
+  const float* scales = unscaled ? nullptr : row_scales<V, T>(w, row);
+  auto chunk = [&](int i) {
+    const typename V::F v = load_weights<V, T>(w, row, i);
+    return scales ? V::mul(v, V::set1(scales[i / w.block] * kFp8Unit)) : v;
+  };
+  int i = 0;
+  for (; i + V::W <= w.in; i += V::W) V::store(out + i, chunk(i));
+  if (i == w.in) return;
+  alignas(64) float tail[V::W];
+  V::store(tail, chunk(i));
+  for (int k = 0; i + k < w.in; ++k) out[i + k] = tail[k];
+}
+
+template <class V, WeightType T>
+void rows_typed(const Rows& w, const float* x, int tokens, int begin, int end, float* y, float* scratch) {
+  const int block = T == WeightType::fp8 ? w.block : w.in;
+  for (int o = begin; o < end; ++o) {
+    const float* scales = row_scales<V, T>(w, o);
+    if (tokens == 1) {  // decode on the fly: the weights go from memory straight to the FMAs
+      y[o] = dot_row<V>([&](int i) { return load_weights<V, T>(w, o, i); }, scales, block, x, w.in);
+      continue;
+    }
+    // Once per row, then read from L1/L2 by every token.
+    decode_row_typed<V, T>(w, o, scratch, /*unscaled=*/true);
+    for (int i = w.in; i < padded(w.in); ++i) scratch[i] = 0;
+    for (int t = 0; t < tokens; ++t)
+      y[int64_t(t) * w.out + o] = dot_row<V>([&](int i) { return V::load(scratch + i); }, scales, block,
+                                             x + int64_t(t) * w.in, w.in);
+  }
+}
+
+template <class V>
+void decode_row(const Rows& w, int row, float* out) {
+  switch (w.type) {
+    case WeightType::f32: return decode_row_typed<V, WeightType::f32>(w, row, out);
+    case WeightType::bf16: return decode_row_typed<V, WeightType::bf16>(w, row, out);
+    case WeightType::f16: return decode_row_typed<V, WeightType::f16>(w, row, out);
+    case WeightType::fp8: return decode_row_typed<V, WeightType::fp8>(w, row, out);
+  }
+}
+
+template <class V>
+void rows(const Rows& w, const float* x, int tokens, int begin, int end, float* y, float* scratch) {
+  switch (w.type) {
+    case WeightType::f32: return rows_typed<V, WeightType::f32>(w, x, tokens, begin, end, y, scratch);
+    case WeightType::bf16: return rows_typed<V, WeightType::bf16>(w, x, tokens, begin, end, y, scratch);
+    case WeightType::f16: return rows_typed<V, WeightType::f16>(w, x, tokens, begin, end, y, scratch);
+    case WeightType::fp8: return rows_typed<V, WeightType::fp8>(w, x, tokens, begin, end, y, scratch);
+  }
+}
+
+// Eight accumulators: enough loads in flight to measure memory, not the add latency.
+template <class V>
+float read_sum(const float* p, size_t n) {
+  using F = typename V::F;
+  constexpr size_t W = V::W;
+  F a[8];
+  for (F& v : a) v = V::zero();
+  for (size_t i = 0; i + 8 * W <= n; i += 8 * W)
+    for (size_t k = 0; k < 8; ++k) a[k] = V::add(a[k], V::load(p + i + k * W));
+  for (size_t k = 1; k < 8; ++k) a[0] = V::add(a[0], a[k]);
+  return V::reduce(a[0]);
+}
+
+}  // namespace
+}  // namespace r1::simd

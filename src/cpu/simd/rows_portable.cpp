@@ -1,0 +1,67 @@
+// The portable row kernels, plain C++ for any CPU, and the reference the SIMD kernels are
+// tested against: each weight row decoded to float32, then dotted with every token.
+#include <algorithm>
+#include <cstring>
+
+#include "cpu/simd/kernels.h"
+#include "r1/number_formats.h"
+
+namespace r1::simd {
+
+namespace {
+
+void decode_row(const Rows& w, int row, float* out) {
+  const int64_t first = int64_t(row) * w.in;
+  switch (w.type) {
+    case WeightType::f32:
+      std::memcpy(out, static_cast<const float*>(w.data) + first, size_t(w.in) * 4);
+      return;
+    case WeightType::bf16:
+      for (int i = 0; i < w.in; ++i) out[i] = bf16_to_float(static_cast<const uint16_t*>(w.data)[first + i]);
+      return;
+    case WeightType::f16:
+      for (int i = 0; i < w.in; ++i) out[i] = f16_to_float(static_cast<const uint16_t*>(w.data)[first + i]);
+      return;
+    case WeightType::fp8: break;
+  }
+  const uint8_t* codes = static_cast<const uint8_t*>(w.data) + first;
+  const float* scales = w.scales + int64_t(row / w.block) * w.scale_cols;
+  for (int b = 0; b < w.scale_cols; ++b) {
+    const int begin = b * w.block, end = std::min(w.in, begin + w.block);
+    for (int j = begin; j < end; ++j) out[j] = e4m3_to_float(codes[j]) * scales[b];
+  }
+}
+
+float dot(const float* a, const float* b, int n) {
+  // Eight independent partial sums let the compiler vectorize without reassociating.
+  float acc[8] = {};
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += a[i + k] * b[i + k];
+  for (; i < n; ++i) acc[0] += a[i] * b[i];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+void rows(const Rows& w, const float* x, int tokens, int begin, int end, float* y, float* scratch) {
+  for (int o = begin; o < end; ++o) {
+    const float* wrow = scratch;
+    if (w.type == WeightType::f32)
+      wrow = static_cast<const float*>(w.data) + int64_t(o) * w.in;
+    else
+      decode_row(w, o, scratch);
+    for (int t = 0; t < tokens; ++t) y[int64_t(t) * w.out + o] = dot(x + int64_t(t) * w.in, wrow, w.in);
+  }
+}
+
+float read_sum(const float* p, size_t n) {
+  float acc[8] = {};
+  for (size_t i = 0; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += p[i + k];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+}  // namespace
+
+extern const Kernels kPortableKernels = {Isa::portable, "portable", rows, decode_row, read_sum};
+
+}  // namespace r1::simd

@@ -1,0 +1,156 @@
+// The SIMD row kernels (src/cpu/simd) against the portable reference, for every instruction
+// set this CPU runs, every weight type, and edge sizes: 1 and 16 tokens, rows and columns not
+// a multiple of the vector width or of the 128-column FP8 block.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "cpu/simd/kernels.h"
+
+namespace r1::simd {
+namespace {
+
+// A random [out, in] matrix of one weight type, owning its bytes.
+struct Matrix {
+  std::vector<uint8_t> data;
+  std::vector<float> scales;
+  Rows rows;
+};
+
+Matrix random_matrix(WeightType type, int out, int in, std::mt19937& rng) {
+  Matrix m;
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  const int bytes = type == WeightType::f32 ? 4 : type == WeightType::fp8 ? 1 : 2;
+  m.data.resize(size_t(out) * in * bytes);
+  for (size_t i = 0; i < size_t(out) * in; ++i) {
+    const float v = value(rng);
+    uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    switch (type) {
+      case WeightType::f32: std::memcpy(&m.data[i * 4], &v, 4); break;
+      case WeightType::bf16: { const uint16_t h = uint16_t(bits >> 16); std::memcpy(&m.data[i * 2], &h, 2); break; }
+      case WeightType::f16: {  // any code but Inf/NaN (exponent 31)
+        uint16_t h = uint16_t(rng() & 0xFFFF);
+        if (((h >> 10) & 0x1F) == 0x1F) h &= 0xBFFF;
+        std::memcpy(&m.data[i * 2], &h, 2);
+        break;
+      }
+      case WeightType::fp8: {  // every code but the two NaNs, subnormals included
+        uint8_t c = uint8_t(rng() & 0xFF);
+        if ((c & 0x7F) == 0x7F) c ^= 1;
+        m.data[i] = c;
+        break;
+      }
+    }
+  }
+  m.rows = {type, m.data.data(), nullptr, out, in, 0, 0};
+  if (type == WeightType::fp8) {
+    m.rows.block = 128;
+    m.rows.scale_cols = (in + 127) / 128;
+    m.scales.resize(size_t((out + 127) / 128) * m.rows.scale_cols);
+    for (float& s : m.scales) s = std::ldexp(0.5f + value(rng) * 0.25f, -8);
+    m.rows.scales = m.scales.data();
+  }
+  return m;
+}
+
+std::vector<const Kernels*> simd_sets() {
+  std::vector<const Kernels*> sets;
+  for (Isa isa : {Isa::avx2, Isa::avx512})
+    if (const Kernels* k = kernels_for(isa)) sets.push_back(k);
+  return sets;
+}
+
+const WeightType kTypes[] = {WeightType::f32, WeightType::bf16, WeightType::f16, WeightType::fp8};
+
+TEST(CpuKernels, DecodeRowMatchesReferenceExactly) {
+  std::mt19937 rng(1);
+  const Kernels& ref = *kernels_for(Isa::portable);
+  for (const Kernels* k : simd_sets())
+    for (WeightType type : kTypes)
+      for (int in : {1, 7, 16, 100, 128, 130, 300}) {
+        Matrix m = random_matrix(type, 3, in, rng);
+        std::vector<float> want(padded(in)), got(padded(in) + 1, -7.0f);
+        ref.decode_row(m.rows, 2, want.data());
+        k->decode_row(m.rows, 2, got.data());
+        for (int i = 0; i < in; ++i)
+          ASSERT_EQ(got[i], want[i]) << k->name << " type " << int(type) << " in " << in << " i " << i;
+        EXPECT_EQ(got[in], -7.0f) << k->name << ": wrote past the row";
+      }
+}
+
+TEST(CpuKernels, RowsMatchReferenceAtEdgeSizes) {
+  std::mt19937 rng(2);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  const Kernels& ref = *kernels_for(Isa::portable);
+  for (const Kernels* k : simd_sets())
+    for (WeightType type : kTypes)
+      for (int in : {1, 15, 64, 129, 300})
+        for (int out : {1, 17, 130})
+          for (int tokens : {1, 3, 16}) {
+            Matrix m = random_matrix(type, out, in, rng);
+            std::vector<float> x(size_t(tokens) * in), want(size_t(tokens) * out), got(want.size());
+            for (float& v : x) v = value(rng);
+            std::vector<float> scratch(padded(in));
+            ref.rows(m.rows, x.data(), tokens, 0, out, want.data(), scratch.data());
+            // In two ranges, as the thread pool splits it.
+            k->rows(m.rows, x.data(), tokens, 0, out / 2, got.data(), scratch.data());
+            k->rows(m.rows, x.data(), tokens, out / 2, out, got.data(), scratch.data());
+            for (int t = 0; t < tokens; ++t)
+              for (int o = 0; o < out; ++o) {
+                std::vector<float> w(padded(in));
+                ref.decode_row(m.rows, o, w.data());
+                double magnitude = 0;  // Σ|w·x|: the scale of float32 rounding in any order
+                for (int i = 0; i < in; ++i) magnitude += std::fabs(double(w[i]) * x[size_t(t) * in + i]);
+                const size_t at = size_t(t) * out + o;
+                ASSERT_NEAR(got[at], want[at], 1e-6 * magnitude + 1e-30)
+                    << k->name << " type " << int(type) << " in " << in << " out " << out << " tokens " << tokens;
+              }
+          }
+}
+
+// Each output's summation order must not depend on the batch: a token alone and the same token
+// among 16 give the same bits.
+TEST(CpuKernels, RowsAreBatchInvariant) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  const int out = 33, in = 300, tokens = 16;
+  for (const Kernels* k : simd_sets())
+    for (WeightType type : kTypes) {
+      Matrix m = random_matrix(type, out, in, rng);
+      std::vector<float> x(size_t(tokens) * in), batched(size_t(tokens) * out), alone(out), scratch(padded(in));
+      for (float& v : x) v = value(rng);
+      k->rows(m.rows, x.data(), tokens, 0, out, batched.data(), scratch.data());
+      for (int t = 0; t < tokens; ++t) {
+        k->rows(m.rows, x.data() + size_t(t) * in, 1, 0, out, alone.data(), scratch.data());
+        for (int o = 0; o < out; ++o)
+          ASSERT_EQ(alone[o], batched[size_t(t) * out + o]) << k->name << " type " << int(type) << " token " << t;
+      }
+    }
+}
+
+TEST(CpuKernels, ReadSumAddsEveryValue) {
+  std::vector<float> v(4096);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = float(i % 7);
+  double want = 0;
+  for (float f : v) want += f;
+  for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
+    const Kernels* k = kernels_for(isa);
+    if (!k) continue;
+    EXPECT_EQ(k->read_sum(v.data(), v.size()), want) << k->name;
+  }
+}
+
+TEST(CpuKernels, BestSetIsTheWidestThisCpuRuns) {
+  const Kernels* widest = kernels_for(Isa::avx512) ? kernels_for(Isa::avx512)
+                          : kernels_for(Isa::avx2) ? kernels_for(Isa::avx2)
+                                                   : kernels_for(Isa::portable);
+  EXPECT_EQ(&best_kernels(), widest);
+  std::printf("row kernels in use: %s\n", best_kernels().name);
+}
+
+}  // namespace
+}  // namespace r1::simd
