@@ -11,10 +11,13 @@ cp build/tests/CTestTestfile.cmake build/tests/test_cuda_* .gpu/build/tests/
 cp build/tests/*_include.cmake build/tests/*_tests.cmake .gpu/build/tests/ 2>/dev/null || true
 cp -L /lib/x86_64-linux-gnu/libfmt.so.9 .gpu/lib/
 strip .gpu/build/r1 .gpu/build/bench/* .gpu/build/tests/test_cuda_kernels .gpu/build/tests/test_cuda_golden  # the carry limit counts every byte
-cat > .gpu/run_gpu.sh <<'INNER'
-# Runs on the device machine from the repository root: the build was made at /work/main.
+# The binaries name this checkout's absolute path (test data, CTest files, the library's
+# rpath): on the device the same path is made to point at the copy it runs in.
+source_dir=$(pwd)
+cat > .gpu/run_gpu.sh <<INNER
+# Runs on the device machine from the repository root: source .gpu/run_gpu.sh
 set -uo pipefail
-mkdir -p /work && ln -sfn "$PWD" /work/main && rm -rf build && ln -sfn .gpu/build build
-export LD_LIBRARY_PATH="$PWD/.gpu/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+mkdir -p "$(dirname "$source_dir")" && ln -sfn "\$PWD" "$source_dir" && rm -rf build && ln -sfn .gpu/build build
+export LD_LIBRARY_PATH="\$PWD/.gpu/lib:/usr/local/cuda/lib64:\${LD_LIBRARY_PATH:-}"
 INNER
 du -sh .gpu

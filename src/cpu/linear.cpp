@@ -66,16 +66,6 @@ void decode_row(const Linear& w, int row, float* out) {
   kernels_for(r, simd::best_kernels()).decode_row(r, row, out);
 }
 
-float dot(const float* a, const float* b, int n) {
-  // Eight independent partial sums let the compiler vectorize without reassociating.
-  float acc[8] = {};
-  int i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int k = 0; k < 8; ++k) acc[k] += a[i + k] * b[i + k];
-  for (; i < n; ++i) acc[0] += a[i] * b[i];
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
 void linear(ThreadPool& pool, const Linear& w, const float* x, int tokens, float* y,
             const simd::Kernels& kernels) {
   const simd::Rows r = rows_of(w);

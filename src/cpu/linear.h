@@ -4,6 +4,7 @@
 #pragma once
 
 #include "cpu/simd/kernels.h"
+#include "cpu/dot.h"
 #include "cpu/thread_pool.h"
 #include "io/safetensors.h"
 #include "model/weights.h"
@@ -15,7 +16,6 @@ void decode_floats(const TensorView& t, int64_t first, int n, float* out);
 // Row `row` of W (length w.in) as float32, applying the FP8 block scales.
 void decode_row(const Linear& w, int row, float* out);
 
-float dot(const float* a, const float* b, int n);
 
 // y[t][o] = Σ_i x[t][i] · W[o][i] for t < tokens; x [tokens, w.in], y [tokens, w.out].
 // `kernels` picks the instruction set (tests force each one; the portable set is the reference).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cpu/dot.h"
 #include "cpu/simd/kernels.h"
 #include "r1/number_formats.h"
 
@@ -30,16 +31,6 @@ void decode_row(const Rows& w, int row, float* out) {
     const int begin = b * w.block, end = std::min(w.in, begin + w.block);
     for (int j = begin; j < end; ++j) out[j] = e4m3_to_float(codes[j]) * scales[b];
   }
-}
-
-float dot(const float* a, const float* b, int n) {
-  // Eight independent partial sums let the compiler vectorize without reassociating.
-  float acc[8] = {};
-  int i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int k = 0; k < 8; ++k) acc[k] += a[i + k] * b[i + k];
-  for (; i < n; ++i) acc[0] += a[i] * b[i];
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
 void rows(const Rows& w, const float* x, int tokens, int begin, int end, float* y, float* scratch) {
