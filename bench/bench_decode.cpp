@@ -1,7 +1,8 @@
-// End-to-end decode speed of a model on the GPU, against the time to read the weights a decode
-// step must read once (at batch 1: everything but the routed experts, plus num_experts_per_tok
-// experts per MoE layer), at the device bandwidth measured in the same run (device-to-device
-// copy). Use with a slice of R1's real shapes: r1 gen-model --preset r1 --layers 4 --out DIR.
+// End-to-end decode speed of a model on the GPU, against the time to read once what a decode
+// step must read (decode_bytes_per_step: at batch 1 everything but the routed experts, plus
+// num_experts_per_tok experts per MoE layer, and the KV rows), at the device bandwidth measured
+// in the same run (device-to-device copy). Use with a slice of R1's real shapes:
+// r1 gen-model --preset r1 --layers 4 --out DIR.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -12,50 +13,13 @@
 
 #include "cuda/cuda_backend.h"
 #include "engine/page_allocator.h"
+#include "device_timing.h"
 #include "kernels/cuda_check.h"
+#include "model/decode_bytes.h"
 #include "model/forward.h"
 #include "model/model.h"
 
 using namespace r1;
-
-namespace {
-
-size_t linear_bytes(const Linear& l) { return l.weight ? l.weight->bytes + (l.scale_inv ? l.scale_inv->bytes : 0) : 0; }
-size_t mlp_bytes(const MlpWeights& m) { return linear_bytes(m.gate) + linear_bytes(m.up) + linear_bytes(m.down); }
-
-// Bytes of weights one decode step at batch 1 reads.
-size_t active_weight_bytes(const Model& m) {
-  const ModelWeights& w = m.weights;
-  size_t total = linear_bytes(w.lm_head) + w.embed_tokens->bytes / size_t(m.config.vocab_size) + w.norm->bytes;
-  for (const LayerWeights& l : w.layers) {
-    for (const Linear* lin : {&l.q_a, &l.q_b, &l.q_proj, &l.kv_a, &l.kv_b, &l.o_proj, &l.router}) total += linear_bytes(*lin);
-    total += mlp_bytes(l.mlp) + mlp_bytes(l.shared_experts);
-    if (!l.experts.empty()) total += size_t(m.config.routing.num_experts_per_tok) * mlp_bytes(l.experts[0]);
-  }
-  return total;
-}
-
-double copy_bandwidth_gbs() {
-  const size_t bytes = size_t(1) << 30;
-  void *a, *b;
-  CUDA_CHECK(cudaMalloc(&a, bytes));
-  CUDA_CHECK(cudaMalloc(&b, bytes));
-  CUDA_CHECK(cudaMemset(a, 1, bytes));
-  std::vector<double> times;
-  for (int i = 0; i < 12; ++i) {
-    CUDA_CHECK(cudaDeviceSynchronize());
-    const auto start = std::chrono::steady_clock::now();
-    CUDA_CHECK(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice));
-    CUDA_CHECK(cudaDeviceSynchronize());
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  cudaFree(a);
-  cudaFree(b);
-  std::sort(times.begin(), times.end());
-  return 2.0 * bytes / times[times.size() / 2] / 1e9;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"decode speed against the weight-read time"};
@@ -104,10 +68,11 @@ int main(int argc, char** argv) {
     std::sort(step_ms.begin(), step_ms.end());
     const double median_ms = step_ms[step_ms.size() / 2];
     const double bandwidth = copy_bandwidth_gbs();
-    const double bytes = double(active_weight_bytes(*model));
+    // The cache holds float32; the timed steps attend over context + steps/2 positions on average.
+    const double bytes = decode_bytes_per_step(model->config, model->weights, batch, context + steps / 2.0, 4);
     const double read_ms = bytes / (bandwidth * 1e9) * 1e3;
     fmt::print("{{\"bench\":\"decode\",\"layers\":{},\"batch\":{},\"context\":{},\"step_ms\":{:.3f},\"tokens_per_s\":{:.1f},"
-               "\"active_weight_gb\":{:.3f},\"copy_gbs\":{:.0f},\"weight_read_ms\":{:.3f},\"step_over_read\":{:.2f},"
+               "\"bytes_per_step_gb\":{:.3f},\"copy_gbs\":{:.0f},\"read_ms\":{:.3f},\"step_over_read\":{:.2f},"
                "\"load_s\":{:.1f}}}\n",
                model->config.num_hidden_layers, batch, context, median_ms, batch * 1e3 / median_ms, bytes / 1e9,
                bandwidth, read_ms, median_ms / read_ms, load_s);

@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "device_timing.h"
 #include "kernels/cuda_check.h"
 #include "kernels/launch.h"
 
@@ -22,28 +23,6 @@ namespace {
     cublasStatus_t s_ = (call);                                                  \
     if (s_ != CUBLAS_STATUS_SUCCESS) fail("cuBLAS error in {}: {}", #call, int(s_)); \
   } while (0)
-
-// Median time in milliseconds of `fn` over `repeats` runs after `warmup` runs.
-double time_ms(const std::function<void()>& fn, int warmup = 3, int repeats = 20) {
-  cudaEvent_t start, stop;
-  CUDA_CHECK(cudaEventCreate(&start));
-  CUDA_CHECK(cudaEventCreate(&stop));
-  for (int i = 0; i < warmup; ++i) fn();
-  std::vector<float> times;
-  for (int i = 0; i < repeats; ++i) {
-    CUDA_CHECK(cudaEventRecord(start));
-    fn();
-    CUDA_CHECK(cudaEventRecord(stop));
-    CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    times.push_back(ms);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-  return times[times.size() / 2];
-}
 
 void* alloc_random(size_t bytes, uint32_t seed) {
   std::vector<uint8_t> host(bytes);
@@ -72,14 +51,7 @@ struct Ceilings {
 };
 
 Ceilings measure_ceilings() {
-  const size_t bytes = size_t(2) << 30;
-  void *a, *b;
-  CUDA_CHECK(cudaMalloc(&a, bytes));
-  CUDA_CHECK(cudaMalloc(&b, bytes));
-  CUDA_CHECK(cudaMemset(a, 1, bytes));
-  const double copy_ms = time_ms([&] { CUDA_CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice)); });
-  cudaFree(a);
-  cudaFree(b);
+  const double copy_gbs = copy_bandwidth_gbs();
 
   const int n = 8192;
   cublasHandle_t handle;
@@ -99,7 +71,7 @@ Ceilings measure_ceilings() {
   cudaFree(x);
   cudaFree(y);
   cudaFree(z);
-  Ceilings c{2.0 * bytes / (copy_ms * 1e-3) / 1e9, 2.0 * n * n * double(n) / (gemm_ms * 1e-3) / 1e12};
+  Ceilings c{copy_gbs, 2.0 * n * n * double(n) / (gemm_ms * 1e-3) / 1e12};
   fmt::print("{{\"bench\":\"ceilings\",\"copy_gbs\":{:.0f},\"bf16_gemm_tflops\":{:.0f}}}\n", c.bandwidth_gbs, c.bf16_tflops);
   return c;
 }

@@ -178,21 +178,16 @@ void launch_gemv(const WeightView* weights, const WeightView& p, const int* row_
 }  // namespace
 
 bool linear_uses_gemv(const WeightView& p, int rows) {
-  const int per_load = p.type == WeightType::e4m3 ? 16 : p.type == WeightType::f32 ? 4 : 8;
-  // 16-byte loads need every row to start 16-byte aligned; FP8 chunks must not straddle scale blocks.
-  return rows <= kGemvMaxRows && p.in % per_load == 0 && (p.type != WeightType::e4m3 || p.block % 16 == 0);
+  return rows <= kGemvMaxRows && rows_load_in_chunks(p, p.in);
 }
 
 void grouped_linear(const WeightView* weights, const WeightView& p, const int* row_offsets, int groups, int rows,
                     const float* x, float* y, cudaStream_t stream) {
   if (rows <= 0 || groups <= 0) return;
   if (linear_uses_gemv(p, rows)) {
-    switch (p.type) {
-      case WeightType::f32: launch_gemv<WeightType::f32>(weights, p, row_offsets, groups, rows, x, y, stream); break;
-      case WeightType::bf16: launch_gemv<WeightType::bf16>(weights, p, row_offsets, groups, rows, x, y, stream); break;
-      case WeightType::f16: launch_gemv<WeightType::f16>(weights, p, row_offsets, groups, rows, x, y, stream); break;
-      case WeightType::e4m3: launch_gemv<WeightType::e4m3>(weights, p, row_offsets, groups, rows, x, y, stream); break;
-    }
+    with_weight_type(p.type, [&](auto type) {
+      launch_gemv<decltype(type)::value>(weights, p, row_offsets, groups, rows, x, y, stream);
+    });
   } else {
     dim3 grid((p.out + kOuts - 1) / kOuts, (rows + kRows - 1) / kRows, groups);
     grouped_linear_kernel<<<grid, kThreads, 0, stream>>>(weights, row_offsets, rows, p.out, p.in, x, y);

@@ -115,27 +115,18 @@ __global__ void v_out_scalar_kernel(WeightView kv_b, MlaShape s, const float* o_
   }
 }
 
-bool chunked(const WeightView& w, const MlaShape& s) {
-  const int per_load = w.type == WeightType::e4m3 ? 16 : w.type == WeightType::f32 ? 4 : 8;
-  return s.kv_lora_rank % per_load == 0 && (w.type != WeightType::e4m3 || w.block % 16 == 0);
-}
-
 }  // namespace
 
 void mla_absorb_q(const WeightView& kv_b, const MlaShape& s, const float* q, int tokens, float* q_latent,
                   cudaStream_t stream) {
   if (tokens == 0) return;
-  if (!chunked(kv_b, s)) {
+  if (!rows_load_in_chunks(kv_b, s.kv_lora_rank)) {
     absorb_q_scalar_kernel<<<dim3(s.heads, tokens), 128, 0, stream>>>(kv_b, s, q, q_latent);
   } else {
     const size_t shared = sizeof(float) * kWarps * s.kv_lora_rank;
-    auto launch = [&](auto kernel) { kernel<<<s.heads, kThreads, shared, stream>>>(kv_b, s, q, tokens, q_latent); };
-    switch (kv_b.type) {
-      case WeightType::f32: launch(absorb_q_kernel<WeightType::f32>); break;
-      case WeightType::f16: launch(absorb_q_kernel<WeightType::f16>); break;
-      case WeightType::bf16: launch(absorb_q_kernel<WeightType::bf16>); break;
-      case WeightType::e4m3: launch(absorb_q_kernel<WeightType::e4m3>); break;
-    }
+    with_weight_type(kv_b.type, [&](auto type) {
+      absorb_q_kernel<decltype(type)::value><<<s.heads, kThreads, shared, stream>>>(kv_b, s, q, tokens, q_latent);
+    });
   }
   CUDA_CHECK_LAUNCH();
 }
@@ -143,16 +134,12 @@ void mla_absorb_q(const WeightView& kv_b, const MlaShape& s, const float* q, int
 void mla_v_out(const WeightView& kv_b, const MlaShape& s, const float* o_latent, int tokens, float* out,
                cudaStream_t stream) {
   if (tokens == 0) return;
-  if (!chunked(kv_b, s)) {
+  if (!rows_load_in_chunks(kv_b, s.kv_lora_rank)) {
     v_out_scalar_kernel<<<dim3(s.heads, tokens), 128, 0, stream>>>(kv_b, s, o_latent, out);
   } else {
-    auto launch = [&](auto kernel) { kernel<<<s.heads, kThreads, 0, stream>>>(kv_b, s, o_latent, tokens, out); };
-    switch (kv_b.type) {
-      case WeightType::f32: launch(v_out_kernel<WeightType::f32>); break;
-      case WeightType::f16: launch(v_out_kernel<WeightType::f16>); break;
-      case WeightType::bf16: launch(v_out_kernel<WeightType::bf16>); break;
-      case WeightType::e4m3: launch(v_out_kernel<WeightType::e4m3>); break;
-    }
+    with_weight_type(kv_b.type, [&](auto type) {
+      v_out_kernel<decltype(type)::value><<<s.heads, kThreads, 0, stream>>>(kv_b, s, o_latent, tokens, out);
+    });
   }
   CUDA_CHECK_LAUNCH();
 }

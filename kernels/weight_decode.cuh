@@ -3,6 +3,8 @@
 
 #include <cuda_fp8.h>
 
+#include <type_traits>
+
 #include "kernels/launch.h"
 #include "r1/number_formats.h"
 
@@ -69,6 +71,27 @@ struct Packed<WeightType::e4m3> {
     }
   }
 };
+
+// Whether rows of `row_length` values of w can be read in whole 16-byte chunks: every row then
+// starts 16-byte aligned, and an FP8 chunk never straddles two scale blocks.
+inline bool rows_load_in_chunks(const WeightView& w, int row_length) {
+  const int per_load = w.type == WeightType::e4m3  ? Packed<WeightType::e4m3>::count
+                       : w.type == WeightType::f32 ? Packed<WeightType::f32>::count
+                                                   : Packed<WeightType::bf16>::count;
+  return row_length % per_load == 0 && (w.type != WeightType::e4m3 || w.block % 16 == 0);
+}
+
+// Calls fn(std::integral_constant<WeightType, T>{}) for the run-time `type`, so that a launcher
+// can pick the kernel instantiated for it.
+template <typename Fn>
+void with_weight_type(WeightType type, Fn&& fn) {
+  switch (type) {
+    case WeightType::f32: fn(std::integral_constant<WeightType, WeightType::f32>{}); break;
+    case WeightType::f16: fn(std::integral_constant<WeightType, WeightType::f16>{}); break;
+    case WeightType::bf16: fn(std::integral_constant<WeightType, WeightType::bf16>{}); break;
+    case WeightType::e4m3: fn(std::integral_constant<WeightType, WeightType::e4m3>{}); break;
+  }
+}
 
 __device__ __forceinline__ float warp_sum(float v) {
   for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);

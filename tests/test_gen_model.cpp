@@ -12,25 +12,12 @@
 #include "engine/score.h"
 #include "model/model.h"
 #include "run_command.h"
+#include "temp_files.h"
 
 namespace r1 {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/r1_gen_XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
 
 TEST(GenModel, TinyPresetLoadsAndRuns) {
   TempDir tmp;
@@ -70,7 +57,7 @@ TEST(GenModel, SameSeedSameBytes) {
                                               (tmp.path / name).string()));
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
-  EXPECT_EQ(slurp(tmp.path / "a/model-00001-of-00001.safetensors"), slurp(tmp.path / "b/model-00001-of-00001.safetensors"));
+  EXPECT_EQ(read_file(tmp.path / "a/model-00001-of-00001.safetensors"), read_file(tmp.path / "b/model-00001-of-00001.safetensors"));
 }
 
 TEST(GenModel, BadOptions) {

@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "io/safetensors.h"
 #include "run_command.h"
+#include "temp_files.h"
 
 namespace r1 {
 namespace {
@@ -15,19 +16,6 @@ namespace {
 namespace fs = std::filesystem;
 const std::string kFp8 = std::string(R1_TEST_DATA) + "/golden/tiny-v3-fp8";
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/r1_test_XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
 void write_file(const fs::path& p, const std::string& bytes) {
   std::ofstream(p, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(bytes.size()));
 }
