@@ -45,6 +45,9 @@ void embed_rows(const void* table, WeightType type, const int* tokens, int n, in
 // stride so that a slice of a wider row can be normed.
 void rmsnorm(const float* x, int x_stride, const float* weight, int rows, int dim, float eps,
              float* out, int out_stride, cudaStream_t stream);
+// The residual add fused in: h += delta (both [rows, dim]), then out = rmsnorm(h) · weight.
+void add_rmsnorm(float* h, const float* delta, const float* weight, int rows, int dim, float eps, float* out,
+                 cudaStream_t stream);
 
 // rope.cu — rotates the rope part of every head of every token in place: x[t][h] at
 // x + t*token_stride + h*head_stride + offset, rope_dim values, at positions[t].

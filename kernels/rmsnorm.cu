@@ -20,12 +20,23 @@ __device__ float block_sum(float v) {
   return total;
 }
 
-__global__ void rmsnorm_kernel(const float* x, int x_stride, const float* weight, int dim, float eps,
-                               float* out, int out_stride) {
-  const float* row = x + int64_t(blockIdx.x) * x_stride;
+// With `delta`, x is the residual stream: x += delta is stored back before it is normed (each
+// thread re-reads only the values it wrote itself).
+__global__ void rmsnorm_kernel(float* x, int x_stride, const float* delta, const float* weight, int dim,
+                               float eps, float* out, int out_stride) {
+  float* row = x + int64_t(blockIdx.x) * x_stride;
   float* dst = out + int64_t(blockIdx.x) * out_stride;
   float sum_squares = 0;
-  for (int i = threadIdx.x; i < dim; i += kThreads) sum_squares += row[i] * row[i];
+  if (delta) {
+    const float* d = delta + int64_t(blockIdx.x) * dim;
+    for (int i = threadIdx.x; i < dim; i += kThreads) {
+      const float v = row[i] + d[i];
+      row[i] = v;
+      sum_squares += v * v;
+    }
+  } else {
+    for (int i = threadIdx.x; i < dim; i += kThreads) sum_squares += row[i] * row[i];
+  }
   const float inv_rms = rsqrtf(block_sum(sum_squares) / dim + eps);
   for (int i = threadIdx.x; i < dim; i += kThreads) dst[i] = row[i] * inv_rms * weight[i];
 }
@@ -35,7 +46,16 @@ __global__ void rmsnorm_kernel(const float* x, int x_stride, const float* weight
 void rmsnorm(const float* x, int x_stride, const float* weight, int rows, int dim, float eps, float* out,
              int out_stride, cudaStream_t stream) {
   if (rows == 0) return;
-  rmsnorm_kernel<<<rows, kThreads, 0, stream>>>(x, x_stride, weight, dim, eps, out, out_stride);
+  // Without delta the kernel only reads x.
+  rmsnorm_kernel<<<rows, kThreads, 0, stream>>>(const_cast<float*>(x), x_stride, nullptr, weight, dim, eps, out,
+                                                out_stride);
+  CUDA_CHECK_LAUNCH();
+}
+
+void add_rmsnorm(float* h, const float* delta, const float* weight, int rows, int dim, float eps, float* out,
+                 cudaStream_t stream) {
+  if (rows == 0) return;
+  rmsnorm_kernel<<<rows, kThreads, 0, stream>>>(h, dim, delta, weight, dim, eps, out, dim);
   CUDA_CHECK_LAUNCH();
 }
 

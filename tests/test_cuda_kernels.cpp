@@ -235,6 +235,16 @@ TEST_F(CudaKernels, RmsnormRopeSiluMatchCpu) {
   cuda::rmsnorm(dx.get(), dim, dw.get(), rows, dim, 1e-6f, dout.get(), dim, nullptr);
   EXPECT_LT(relative_max_error(dout.host(), expected), 1e-6);
 
+  // Fused residual add: h = x - d, then h += d restores x (to rounding) and norms it.
+  std::vector<float> d = random_floats(x.size(), 3), h(x.size());
+  for (size_t i = 0; i < x.size(); ++i) h[i] = x[i] - d[i];
+  std::vector<float> h_expected(x.size());
+  for (size_t i = 0; i < x.size(); ++i) h_expected[i] = h[i] + d[i];
+  DeviceVector<float> dh(h), dd(d), dout2(x.size(), NAN);
+  cuda::add_rmsnorm(dh.get(), dd.get(), dw.get(), rows, dim, 1e-6f, dout2.get(), nullptr);
+  EXPECT_EQ(dh.host(), h_expected);  // float32 add, the same on both sides
+  EXPECT_LT(relative_max_error(dout2.host(), expected), 1e-5);
+
   // RoPE on the last 16 of 48 values of each of 3 heads, positions 0, 5, 4000.
   RopeParams rp;
   rp.rope_dim = 16;
@@ -370,11 +380,13 @@ TEST_F(CudaKernels, MlaCacheAppendWritesThroughThePageTable) {
 }
 
 // The absorbed projections against decode_row on the CPU: W_UK^T·q_nope and W_UV·o, for the
-// chunked kernels (latent 512) and the scalar fallback (latent 72), FP8 and BF16.
+// chunked kernels (latent 512, R1's head shape, and 96: a partial last group of chunks) and the
+// scalar fallback (latent 72), FP8 and BF16.
 TEST_F(CudaKernels, MlaAbsorbAndVOutMatchCpu) {
+  const cuda::MlaShape shapes[] = {{3, 16, 8, 24, 512}, {3, 16, 8, 24, 72}, {2, 16, 8, 40, 96}, {4, 128, 64, 128, 512}};
   for (DType dtype : {DType::F8_E4M3, DType::BF16})
-    for (int latent : {512, 72}) {
-      const cuda::MlaShape s{3, 16, 8, 24, latent};
+    for (const cuda::MlaShape& s : shapes) {
+      const int latent = s.kv_lora_rank;
       const int tokens = 5, qk = s.qk_nope + s.qk_rope, rows = s.heads * (s.qk_nope + s.v_dim);
       TestWeight kv_b(dtype, rows, latent, 40 + latent);
       std::vector<float> q = random_floats(size_t(tokens) * s.heads * qk, 41);

@@ -67,7 +67,8 @@ void CpuBackend::embed(Activation h) {
     decode_floats(*w_.embed_tokens, int64_t(batch_->tokens[t]) * h.dim, h.dim, h.data + int64_t(t) * h.dim);
 }
 
-void CpuBackend::rmsnorm(int layer, Norm which, Activation h, Activation out) {
+void CpuBackend::rmsnorm(int layer, Norm which, Activation h, Activation delta, Activation out) {
+  if (delta.data) add(h, delta);
   const auto& weight = which == Norm::attention ? norms_[layer].input : norms_[layer].post_attention;
   for (int t = 0; t < h.tokens; ++t)
     rmsnorm_row(h.data + int64_t(t) * h.dim, weight.data(), h.dim, cfg_.rms_norm_eps,

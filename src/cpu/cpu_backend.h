@@ -21,7 +21,7 @@ class CpuBackend final : public Backend {
 
   void prepare(const Batch& batch) override { batch_ = &batch; }
   void embed(Activation h) override;
-  void rmsnorm(int layer, Norm which, Activation h, Activation out) override;
+  void rmsnorm(int layer, Norm which, Activation h, Activation delta, Activation out) override;
   void final_norm(Activation h, Activation out) override;
   void add(Activation h, Activation delta) override;
   void select_rows(Activation h, std::span<const int> rows, Activation out) override;

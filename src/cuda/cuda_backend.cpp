@@ -256,10 +256,10 @@ class CudaBackend final : public Backend {
 
   void embed(Activation h) override { embed_rows(w_.embed, w_.embed_type, tokens_, n_, h.dim, h.data, stream_); }
 
-  void rmsnorm(int layer, Norm which, Activation h, Activation out) override {
+  void rmsnorm(int layer, Norm which, Activation h, Activation delta, Activation out) override {
     const DeviceLayer& l = w_.layers[layer];
-    cuda::rmsnorm(h.data, h.dim, which == Norm::attention ? l.input_norm : l.post_attention_norm, h.tokens, h.dim,
-                  cfg_.rms_norm_eps, out.data, out.dim, stream_);
+    add_rmsnorm(h.data, delta.data, which == Norm::attention ? l.input_norm : l.post_attention_norm, h.tokens,
+                h.dim, cfg_.rms_norm_eps, out.data, stream_);
   }
 
   void final_norm(Activation h, Activation out) override {

@@ -44,7 +44,9 @@ class Backend {
   virtual void prepare(const Batch& batch) = 0;
 
   virtual void embed(Activation h) = 0;
-  virtual void rmsnorm(int layer, Norm which, Activation h, Activation out) = 0;
+  // h += delta (skipped when delta.data is null: the residual add fused with the norm), then
+  // out = rmsnorm(h) with the layer's `which` weight.
+  virtual void rmsnorm(int layer, Norm which, Activation h, Activation delta, Activation out) = 0;
   virtual void final_norm(Activation h, Activation out) = 0;
   virtual void add(Activation h, Activation delta) = 0;  // h += delta
   virtual void select_rows(Activation h, std::span<const int> rows, Activation out) = 0;  // out[i] = h[rows[i]]

@@ -12,17 +12,18 @@ void forward(Backend& backend, const ModelConfig& config, const Batch& batch, fl
 
   backend.prepare(batch);
   backend.embed(h);
+  Activation pending{};  // the last block's output, added to h by the next norm
   for (int layer = 0; layer < config.num_hidden_layers; ++layer) {
-    backend.rmsnorm(layer, Norm::attention, h, x);
+    backend.rmsnorm(layer, Norm::attention, h, pending, x);
     backend.attention(layer, x, y);
-    backend.add(h, y);
-    backend.rmsnorm(layer, Norm::ffn, h, x);
+    backend.rmsnorm(layer, Norm::ffn, h, y, x);
     if (config.is_moe_layer(layer))
       backend.moe(layer, x, y);
     else
       backend.mlp(layer, x, y);
-    backend.add(h, y);
+    pending = y;
   }
+  if (pending.data) backend.add(h, pending);
   if (!batch.logit_rows.empty()) {  // only the rows whose logits are wanted go on
     Activation picked = backend.activation(3, batch.logit_count(), hidden);
     backend.select_rows(h, batch.logit_rows, picked);
