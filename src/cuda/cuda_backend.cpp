@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "cpu/linear.h"
 #include "cuda/device_memory.h"
+#include "cuda/step_graphs.h"
 #include "kernels/cuda_check.h"
 #include "kernels/launch.h"
 
@@ -196,6 +198,7 @@ class CudaBackend final : public Backend {
  public:
   CudaBackend(const ModelConfig& config, const ModelWeights& weights) : cfg_(config), w_(weights) {
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    graphs_ = std::make_unique<StepGraphs>(stream_);
     int device = 0;
     CUDA_CHECK(cudaGetDevice(&device));
     CUDA_CHECK(cudaDeviceGetAttribute(&multiprocessors_, cudaDevAttrMultiProcessorCount, device));
@@ -206,6 +209,7 @@ class CudaBackend final : public Backend {
               config.kv_lora_rank};
   }
   ~CudaBackend() override {
+    graphs_.reset();
     cudaStreamSynchronize(stream_);
     cudaStreamDestroy(stream_);
   }
@@ -223,6 +227,7 @@ class CudaBackend final : public Backend {
     cache_ = cache_buffer_.reserve_as<float>(std::max<size_t>(floats, 1), "KV cache");
     sequence_pages_.clear();
     page_table_dirty_ = true;
+    graphs_->clear();  // the cache's layout is baked into captured launches
   }
 
   void set_sequence_pages(int slot, std::span<const int> pages) override {
@@ -252,38 +257,57 @@ class CudaBackend final : public Backend {
     tokens_ = d;
     positions_ = d + n_;
     sequences_ = d + 2 * n_;
+    attention_splits_ = mla_attention_splits(n_, cfg_.num_attention_heads, max_len_, multiprocessors_);
+    // Every host-side value the step's launches depend on; larger batches (prefill) run eagerly.
+    std::vector<int> key;
+    if (n_ <= kGraphMaxTokens) {
+      key = {n_, attention_splits_, max_pages_};
+      key.insert(key.end(), batch.logit_rows.begin(), batch.logit_rows.end());
+    }
+    graphs_->begin(key);
   }
 
-  void embed(Activation h) override { embed_rows(w_.embed, w_.embed_type, tokens_, n_, h.dim, h.data, stream_); }
+  // While a captured step replays, the ops below have nothing to do: the graph launched from
+  // lm_head does their work.
+  void embed(Activation h) override {
+    if (graphs_->replaying()) return;
+    embed_rows(w_.embed, w_.embed_type, tokens_, n_, h.dim, h.data, stream_); }
 
   void rmsnorm(int layer, Norm which, Activation h, Activation delta, Activation out) override {
+    if (graphs_->replaying()) return;
     const DeviceLayer& l = w_.layers[layer];
     add_rmsnorm(h.data, delta.data, which == Norm::attention ? l.input_norm : l.post_attention_norm, h.tokens,
                 h.dim, cfg_.rms_norm_eps, out.data, stream_);
   }
 
   void final_norm(Activation h, Activation out) override {
+    if (graphs_->replaying()) return;
     cuda::rmsnorm(h.data, h.dim, w_.final_norm, h.tokens, h.dim, cfg_.rms_norm_eps, out.data, out.dim, stream_);
   }
 
   void add(Activation h, Activation delta) override {
+    if (graphs_->replaying()) return;
     add_inplace(h.data, delta.data, int64_t(h.tokens) * h.dim, stream_);
   }
 
   // A few rows (one per sequence sampled): one device-to-device copy each.
   void select_rows(Activation h, std::span<const int> rows, Activation out) override {
+    if (graphs_->replaying()) return;
     for (size_t i = 0; i < rows.size(); ++i)
       CUDA_CHECK(cudaMemcpyAsync(out.data + i * h.dim, h.data + size_t(rows[i]) * h.dim, size_t(h.dim) * sizeof(float),
                                  cudaMemcpyDeviceToDevice, stream_));
   }
 
   void attention(int layer, Activation x, Activation out) override;
-  void mlp(int layer, Activation x, Activation out) override { run_mlp(w_.layers[layer].mlp, x.data, x.tokens, out.data); }
+  void mlp(int layer, Activation x, Activation out) override {
+    if (!graphs_->replaying()) run_mlp(w_.layers[layer].mlp, x.data, x.tokens, out.data);
+  }
   void moe(int layer, Activation x, Activation out) override;
 
   void lm_head(Activation x, float* host_logits) override {
     float* logits = scratch(0, size_t(x.tokens) * cfg_.vocab_size);
-    linear(w_.lm_head, x.data, x.tokens, logits);
+    if (!graphs_->replaying()) linear(w_.lm_head, x.data, x.tokens, logits);
+    graphs_->end();
     CUDA_CHECK(cudaMemcpyAsync(host_logits, logits, size_t(x.tokens) * cfg_.vocab_size * sizeof(float),
                                cudaMemcpyDeviceToHost, stream_));
     CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -334,7 +358,10 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   MlaShape shape_{};
   float* rope_frequencies_ = nullptr;
+  static constexpr int kGraphMaxTokens = 64;
   int n_ = 0, max_len_ = 0;  // tokens of the batch in progress, its longest context
+  int attention_splits_ = 1;
+  std::unique_ptr<StepGraphs> graphs_;
   int multiprocessors_ = 1;
   int *tokens_ = nullptr, *positions_ = nullptr, *sequences_ = nullptr;
   DeviceBuffer batch_ints_, routing_ints_, cache_buffer_, page_table_;
@@ -347,6 +374,7 @@ class CudaBackend final : public Backend {
 };
 
 void CudaBackend::attention(int layer, Activation x, Activation out) {
+  if (graphs_->replaying()) return;
   const DeviceLayer& l = w_.layers[layer];
   const int n = x.tokens, heads = cfg_.num_attention_heads, qk_dim = cfg_.qk_head_dim();
   const int latent = cfg_.kv_lora_rank, rope_dim = cfg_.qk_rope_head_dim;
@@ -373,7 +401,7 @@ void CudaBackend::attention(int layer, Activation x, Activation out) {
   float* o_latent = scratch(7, size_t(n) * heads * latent);
   float* attn = scratch(8, size_t(n) * heads * cfg_.v_head_dim);
   mla_absorb_q(l.kv_b.view, shape_, q, n, q_latent, stream_);
-  const int splits = mla_attention_splits(n, heads, max_len_, multiprocessors_);
+  const int splits = attention_splits_;
   float* workspace = scratch(15, std::max<size_t>(1, mla_attention_workspace(shape_, n, splits)));
   mla_attention(shape_, q_latent, q, positions_, sequences_, cache, cfg_.softmax_scale(), n, splits, workspace,
                 o_latent, stream_);
@@ -382,6 +410,7 @@ void CudaBackend::attention(int layer, Activation x, Activation out) {
 }
 
 void CudaBackend::moe(int layer, Activation x, Activation out) {
+  if (graphs_->replaying()) return;
   const DeviceLayer& l = w_.layers[layer];
   const RoutingParams& rp = cfg_.routing;
   const int n = x.tokens, hidden = x.dim, experts = rp.n_routed_experts, top_k = rp.num_experts_per_tok;

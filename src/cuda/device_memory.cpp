@@ -8,9 +8,16 @@
 
 namespace r1::cuda {
 
+namespace {
+uint64_t allocations = 0;
+}
+
+uint64_t device_allocation_count() { return allocations; }
+
 void* device_alloc(size_t bytes, const std::string& what) {
   void* p = nullptr;
   if (bytes == 0) return nullptr;
+  ++allocations;
   if (cudaMalloc(&p, bytes) != cudaSuccess) {
     cudaGetLastError();  // clear the sticky-free allocation error
     size_t free_bytes = 0, total_bytes = 0;

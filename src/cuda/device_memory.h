@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,9 @@ namespace r1::cuda {
 
 // cudaMalloc that fails with "needed vs free" numbers and the purpose on out-of-memory.
 void* device_alloc(size_t bytes, const std::string& what);
+// How many allocations device_alloc has made: a change says buffers may have moved (captured
+// CUDA graphs hold their addresses).
+uint64_t device_allocation_count();
 
 // A growable device buffer; contents are not kept across growth.
 class DeviceBuffer {
