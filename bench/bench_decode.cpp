@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cuda/cuda_backend.h"
+#include "engine/backend_factory.h"
 #include "engine/page_allocator.h"
 #include "device_timing.h"
 #include "kernels/cuda_check.h"
@@ -29,11 +30,13 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch, "sequences decoding together")->check(CLI::PositiveNumber);
   app.add_option("--context", context, "prompt tokens before decoding")->check(CLI::PositiveNumber);
   app.add_option("--steps", steps, "decode steps timed")->check(CLI::PositiveNumber);
+  std::string numerics = "exact";
+  app.add_option("--numerics", numerics, "exact or fast")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     const auto load_start = std::chrono::steady_clock::now();
     auto model = Model::load(model_dir);
-    auto backend = make_cuda_backend(model->config, model->weights);
+    auto backend = make_cuda_backend(model->config, model->weights, parse_numerics(numerics));
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
     const int vocab = model->config.vocab_size;
     std::vector<float> logits(size_t(std::max(batch, context)) * vocab);
@@ -68,13 +71,15 @@ int main(int argc, char** argv) {
     std::sort(step_ms.begin(), step_ms.end());
     const double median_ms = step_ms[step_ms.size() / 2];
     const double bandwidth = copy_bandwidth_gbs();
-    // The cache holds float32; the timed steps attend over context + steps/2 positions on average.
-    const double bytes = decode_bytes_per_step(model->config, model->weights, batch, context + steps / 2.0, 4);
+    // The cache holds float32 (exact) or BF16 (fast); the timed steps attend over context +
+    // steps/2 positions on average.
+    const int cache_bytes = numerics == "fast" ? 2 : 4;
+    const double bytes = decode_bytes_per_step(model->config, model->weights, batch, context + steps / 2.0, cache_bytes);
     const double read_ms = bytes / (bandwidth * 1e9) * 1e3;
-    fmt::print("{{\"bench\":\"decode\",\"layers\":{},\"batch\":{},\"context\":{},\"step_ms\":{:.3f},\"tokens_per_s\":{:.1f},"
+    fmt::print("{{\"bench\":\"decode\",\"numerics\":\"{}\",\"layers\":{},\"batch\":{},\"context\":{},\"step_ms\":{:.3f},\"tokens_per_s\":{:.1f},"
                "\"bytes_per_step_gb\":{:.3f},\"copy_gbs\":{:.0f},\"read_ms\":{:.3f},\"step_over_read\":{:.2f},"
                "\"load_s\":{:.1f}}}\n",
-               model->config.num_hidden_layers, batch, context, median_ms, batch * 1e3 / median_ms, bytes / 1e9,
+               numerics, model->config.num_hidden_layers, batch, context, median_ms, batch * 1e3 / median_ms, bytes / 1e9,
                bandwidth, read_ms, median_ms / read_ms, load_s);
   } catch (const Error& e) {
     fmt::print(stderr, "bench_decode: {}\n", e.what());

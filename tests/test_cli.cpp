@@ -107,6 +107,13 @@ TEST(ScoreCli, UnknownAndMissingFlags) {
   r = run_command(fmt::format("{} score --model '{}' --tokens 1 --chunk -2", R1_BINARY, kFp8));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("--chunk"), std::string::npos) << r.output;
+  r = run_command(fmt::format("{} score --model '{}' --tokens 1,2 --numerics fastest", R1_BINARY, kFp8));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--numerics: unknown mode 'fastest'"), std::string::npos) << r.output;
+  // The CPU backend has no fast path yet: said, not silently computed in exact numerics.
+  r = run_command(fmt::format("{} score --model '{}' --tokens 1,2 --numerics fast --device cpu", R1_BINARY, kFp8));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--numerics fast"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -45,13 +45,14 @@ struct ScoreOptions {
   int chunk = 0;
   int threads = 0;
   std::string device = "cpu";
+  std::string numerics = "exact";
   std::string logits_out;
 };
 
 int run_score(const ScoreOptions& o) {
   const std::vector<int> tokens = parse_token_list(o.tokens);
   auto model = Model::load(o.model);
-  auto backend = make_backend(o.device, *model, o.threads);
+  auto backend = make_backend(o.device, *model, o.threads, parse_numerics(o.numerics));
   const auto start = std::chrono::steady_clock::now();
   const std::vector<float> logits = teacher_forced_logits(*backend, model->config, tokens, o.chunk);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -80,6 +81,8 @@ Command add_score_command(CLI::App& app) {
   cmd->add_option("--chunk", options->chunk, "tokens per forward call (1 = the decode path; 0 = all)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--device", options->device, "cpu or cuda")->capture_default_str();
+  cmd->add_option("--numerics", options->numerics, "exact (float32 activations) or fast (FP8/BF16 tensor cores; cuda)")
+      ->capture_default_str();
   cmd->add_option("--threads", options->threads, "CPU threads (0 = one per core)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--logits-out", options->logits_out, "write logits F32 [T, vocab] as safetensors");

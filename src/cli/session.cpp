@@ -16,6 +16,8 @@ void add_model_flags(CLI::App* cmd, ModelFlags& f) {
   cmd->add_option("--model", f.model, "model directory (config.json + safetensors)")->capture_default_str();
   cmd->add_option("--tokenizer", f.tokenizer, "tokenizer directory (tokenizer.json, tokenizer_config.json); default: the model's");
   cmd->add_option("--device", f.device, "cpu or cuda")->capture_default_str();
+  cmd->add_option("--numerics", f.numerics, "exact (float32 activations) or fast (FP8/BF16 tensor cores; cuda)")
+      ->capture_default_str();
   cmd->add_option("--threads", f.threads, "CPU threads (0 = one per core)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--context", f.context,
                   fmt::format("positions per sequence, prompt included (0 = the model's, at most {})", kDefaultContext))
@@ -64,7 +66,7 @@ Session::Session(const ModelFlags& f, bool need_tokenizer) : sampling_(sampling_
     const std::string probe = template_->render({{"user", "", {}}}, true);
     opens_thinking_ = probe.ends_with("<think>\n");
   }
-  backend_ = make_backend(f.device, *model_, f.threads);
+  backend_ = make_backend(f.device, *model_, f.threads, parse_numerics(f.numerics));
 }
 
 std::vector<int> Session::encode_chat(const std::vector<ChatMessage>& messages) const {

@@ -21,6 +21,7 @@ struct ModelFlags {
   std::string model;      // default_model_dir()
   std::string tokenizer;  // empty: the model directory
   std::string device = "cpu";
+  std::string numerics = "exact";
   int threads = 0;
   int context = 0;        // 0: the model's max_position_embeddings, at most kDefaultContext
   int max_tokens = 0;     // 0: up to the context

@@ -196,7 +196,8 @@ class DeviceWeights {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(const ModelConfig& config, const ModelWeights& weights) : cfg_(config), w_(weights) {
+  CudaBackend(const ModelConfig& config, const ModelWeights& weights, Numerics numerics)
+      : cfg_(config), w_(weights), fast_(numerics == Numerics::fast) {
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     graphs_ = std::make_unique<StepGraphs>(stream_);
     int device = 0;
@@ -355,6 +356,7 @@ class CudaBackend final : public Backend {
 
   const ModelConfig& cfg_;
   DeviceWeights w_;
+  bool fast_;
   cudaStream_t stream_ = nullptr;
   MlaShape shape_{};
   float* rope_frequencies_ = nullptr;
@@ -447,10 +449,10 @@ void CudaBackend::moe(int layer, Activation x, Activation out) {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& config, const ModelWeights& weights) {
+std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& config, const ModelWeights& weights, Numerics numerics) {
   std::string reason;
   if (!cuda_device_available(&reason)) fail("--device cuda: {}", reason);
-  return std::make_unique<CudaBackend>(config, weights);
+  return std::make_unique<CudaBackend>(config, weights, numerics);
 }
 
 bool cuda_device_available(std::string* reason) {

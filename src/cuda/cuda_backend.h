@@ -1,5 +1,7 @@
 // The CUDA backend on one GPU: weights uploaded as stored (FP8/BF16, no dequantized copies),
-// float32 activations ("exact" numerics), the latent KV cache on the device.
+// float32 activations in exact numerics; in fast numerics FP8 tensor-core products for batches
+// and a BF16 latent cache with tensor-core attention (where the shapes allow); the latent KV
+// cache on the device.
 #pragma once
 
 #include <memory>
@@ -11,7 +13,8 @@
 
 namespace r1 {
 
-std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& config, const ModelWeights& weights);
+std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& config, const ModelWeights& weights,
+                                           Numerics numerics = Numerics::exact);
 
 // Whether a usable CUDA device is present (false with a reason when not).
 bool cuda_device_available(std::string* reason);

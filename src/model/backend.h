@@ -28,6 +28,11 @@ struct Activation {
 
 enum class Norm { attention, ffn };  // input_layernorm, post_attention_layernorm
 
+// exact: float32 activations and accumulation over the decoded weights (what the golden tests
+// check). fast: DeepSeek's serving numerics where a backend has them: activations quantized to
+// FP8 per 1×128 block for the FP8 matrix products, a BF16 latent cache, tensor cores.
+enum class Numerics { exact, fast };  // input_layernorm, post_attention_layernorm
+
 class Backend {
  public:
   virtual ~Backend() = default;
