@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cpu/cpu_backend.h"
+#include "demo_problems.h"
 #include "engine/score.h"
 #include "io/safetensors.h"
 #include "model/model.h"
@@ -97,27 +98,12 @@ TEST(DemoModel, RunJsonReasonsAndAnswers) {
 TEST(DemoModel, SolvesFreshArithmeticThroughBench) {
   const fs::path dir = fs::temp_directory_path() / fmt::format("r1_demo_{}", getpid());
   fs::create_directories(dir);
-  std::mt19937 rng(20261123);
-  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  {
-    std::ofstream data(dir / "problems.jsonl");
-    for (int i = 0; i < 40; ++i) {
-      int a = pick(0, 999), b = pick(0, 999), answer;
-      std::string op;
-      if (i % 3 == 0) op = "+", answer = a + b;
-      if (i % 3 == 1) b = pick(0, a), op = "-", answer = a - b;
-      if (i % 3 == 2) a = pick(0, 99), b = pick(0, 9), op = "times", answer = a * b;
-      data << nlohmann::json{{"problem", fmt::format("What is {} {} {}?", a, op, b)}, {"answer", std::to_string(answer)}}
-           << "\n";
-    }
-  }
+  write_demo_problems((dir / "problems.jsonl").string(), 40, 20261123);
   const CommandResult r = run_command(fmt::format("{} bench --dataset {} --temperature 0 --batch 8 --max-tokens 300 --out {}",
                                                   R1_BINARY, (dir / "problems.jsonl").string(),
                                                   (dir / "results.jsonl").string()));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  std::ifstream results(dir / "results.jsonl");
-  int correct = 0, total = 0;
-  for (std::string line; std::getline(results, line); ++total) correct += nlohmann::json::parse(line).at("correct").get<bool>();
+  const auto [correct, total] = read_bench_results((dir / "results.jsonl").string());
   fs::remove_all(dir);
   std::printf("  demo model: %d/%d correct\n", correct, total);
   EXPECT_EQ(total, 40);

@@ -1,0 +1,42 @@
+// Fresh arithmetic problems of the demo model's three families (tools/demo_task.py): a + b and
+// a - b up to 999, a times b with a <= 99 and b <= 9, as the JSONL that `r1 bench --dataset`
+// reads; and the share a bench results file got right.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+
+namespace r1 {
+
+inline void write_demo_problems(const std::string& path, int count, uint32_t seed) {
+  std::mt19937 rng(seed);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  std::ofstream data(path);
+  for (int i = 0; i < count; ++i) {
+    int a = pick(0, 999), b = pick(0, 999), answer;
+    std::string op;
+    if (i % 3 == 0) op = "+", answer = a + b;
+    if (i % 3 == 1) b = pick(0, a), op = "-", answer = a - b;
+    if (i % 3 == 2) a = pick(0, 99), b = pick(0, 9), op = "times", answer = a * b;
+    data << nlohmann::json{{"problem", fmt::format("What is {} {} {}?", a, op, b)}, {"answer", std::to_string(answer)}}
+         << "\n";
+  }
+}
+
+struct BenchScore {
+  int correct = 0, total = 0;
+};
+
+inline BenchScore read_bench_results(const std::string& path) {
+  BenchScore s;
+  std::ifstream results(path);
+  for (std::string line; std::getline(results, line); ++s.total)
+    s.correct += nlohmann::json::parse(line).at("correct").get<bool>();
+  return s;
+}
+
+}  // namespace r1

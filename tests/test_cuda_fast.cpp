@@ -1,0 +1,84 @@
+// The CUDA backend's fast numerics, judged where they can be judged (issue 11): the tiny random
+// golden checkpoints are chaotic under any rounding, so the trained demo model is the yardstick.
+// Teacher-forced logits on its trainer's sequences keep cosine >= 0.995 with the CPU's exact
+// logits at every position (prefill and decode path), and greedy accuracy on 300 fresh problems
+// stays within 1 point of the CPU's exact numerics.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "cpu/cpu_backend.h"
+#include "cuda_test_util.h"
+#include "demo_problems.h"
+#include "engine/score.h"
+#include "io/safetensors.h"
+#include "model/model.h"
+#include "run_command.h"
+
+namespace r1 {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kDemoModel = fs::path(R1_TEST_DATA) / ".." / ".." / "models" / "r1-demo";
+
+double cosine(const float* a, const float* b, int n) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int i = 0; i < n; ++i) ab += double(a[i]) * b[i], aa += double(a[i]) * a[i], bb += double(b[i]) * b[i];
+  return ab / std::sqrt(aa * bb);
+}
+
+TEST(CudaFast, DemoModelLogitsFollowCpuExact) {
+  R1_REQUIRE_GPU();
+  auto model = Model::load(kDemoModel.string());
+  CpuBackend cpu(model->config, model->weights, 0);
+  auto gpu = make_cuda_backend(model->config, model->weights, Numerics::fast);
+  SafetensorsFile refs((kDemoModel / "trainer_logits.safetensors").string());
+  const int vocab = model->config.vocab_size;
+  int checked = 0;
+  for (int i = 0; refs.tensors().count(fmt::format("tokens_{}", i)); ++i) {
+    const TensorView& t = refs.tensors().at(fmt::format("tokens_{}", i));
+    std::vector<int> tokens(size_t(t.numel()));
+    std::memcpy(tokens.data(), t.data, t.bytes);
+    const std::vector<float> exact = teacher_forced_logits(cpu, model->config, tokens, 0);
+    for (int chunk : {0, 1}) {
+      const std::vector<float> fast = teacher_forced_logits(*gpu, model->config, tokens, chunk);
+      double worst = 1;
+      for (size_t p = 0; p < tokens.size(); ++p)
+        worst = std::min(worst, cosine(fast.data() + p * vocab, exact.data() + p * vocab, vocab));
+      EXPECT_GE(worst, 0.995) << "sequence " << i << ", chunk " << chunk;
+      std::printf("  sequence %d (%zu tokens), chunk %d: worst cosine %.6f\n", i, tokens.size(), chunk, worst);
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 0);
+}
+
+TEST(CudaFast, DemoModelAccuracyWithinOnePointOfCpuExact) {
+  R1_REQUIRE_GPU();
+  const fs::path dir = fs::temp_directory_path() / fmt::format("r1_fast_{}", getpid());
+  fs::create_directories(dir);
+  const std::string problems = (dir / "problems.jsonl").string();
+  write_demo_problems(problems, 300, 20261124);
+  BenchScore scores[2];
+  const char* modes[2] = {"--device cpu --numerics exact", "--device cuda --numerics fast"};
+  for (int m = 0; m < 2; ++m) {
+    const std::string out = (dir / fmt::format("results{}.jsonl", m)).string();
+    const CommandResult r = run_command(fmt::format("{} bench --model {} {} --dataset {} --temperature 0 --batch 32 "
+                                                    "--max-tokens 300 --out {} 2>&1",
+                                                    R1_BINARY, kDemoModel.string(), modes[m], problems, out));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    scores[m] = read_bench_results(out);
+    std::printf("  %s: %d/%d correct\n", modes[m], scores[m].correct, scores[m].total);
+  }
+  fs::remove_all(dir);
+  ASSERT_EQ(scores[0].total, 300);
+  ASSERT_EQ(scores[1].total, 300);
+  EXPECT_LE(std::abs(scores[0].correct - scores[1].correct), 3);  // 1 point of 300
+}
+
+}  // namespace
+}  // namespace r1
