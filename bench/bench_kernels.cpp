@@ -1,6 +1,7 @@
 // Kernel benchmarks at DeepSeek-R1's real shapes, each figure beside a ceiling measured in the
-// same run: HBM bandwidth (a large device-to-device copy) and dense BF16 tensor throughput
-// (cuBLAS). Prints one JSON object per line; the last line is a summary table.
+// same run: HBM bandwidth (a large device-to-device copy) and dense BF16 and FP8 tensor throughput
+// (cuBLAS / cuBLASLt). Prints one JSON object per line; the last line is a summary table.
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <fmt/format.h>
 
@@ -9,6 +10,8 @@
 #include <random>
 #include <vector>
 
+#include "cuda/cublas_check.h"
+#include "cuda/fp8_gemm.h"
 #include "device_timing.h"
 #include "kernels/cuda_check.h"
 #include "kernels/launch.h"
@@ -17,12 +20,6 @@ using namespace r1;
 using namespace r1::cuda;
 
 namespace {
-
-#define CUBLAS_CHECK(call)                                                       \
-  do {                                                                           \
-    cublasStatus_t s_ = (call);                                                  \
-    if (s_ != CUBLAS_STATUS_SUCCESS) fail("cuBLAS error in {}: {}", #call, int(s_)); \
-  } while (0)
 
 void* alloc_random(size_t bytes, uint32_t seed) {
   std::vector<uint8_t> host(bytes);
@@ -46,9 +43,73 @@ float* alloc_floats(size_t n, uint32_t seed, float scale) {
   return d;
 }
 
+// Random e4m3 codes without the NaN ones (0x7F, 0xFF), so no special values flow through products.
+uint8_t* alloc_e4m3(size_t n, uint32_t seed) {
+  std::vector<uint8_t> host(n);
+  std::mt19937 rng(seed);
+  for (auto& b : host) {
+    b = uint8_t(rng());
+    if ((b & 0x7F) == 0x7F) b &= 0xFE;
+  }
+  uint8_t* d;
+  CUDA_CHECK(cudaMalloc(&d, n));
+  CUDA_CHECK(cudaMemcpy(d, host.data(), n, cudaMemcpyHostToDevice));
+  return d;
+}
+
 struct Ceilings {
-  double bandwidth_gbs, bf16_tflops;
+  double bandwidth_gbs, bf16_tflops, fp8_tflops;
 };
+
+// Dense FP8 throughput: cuBLASLt e4m3 × e4m3 at n³, one scalar scale per matrix (the tensor-wide
+// mode: no per-block scale work), BF16 output, "TN" (the only FP8 layout on Hopper).
+double measure_fp8_tflops(int n) {
+  cublasLtHandle_t lt;
+  CUBLAS_CHECK(cublasLtCreate(&lt));
+  uint8_t* a = alloc_e4m3(size_t(n) * n, 11);
+  uint8_t* b = alloc_e4m3(size_t(n) * n, 12);
+  const float one_host = 1.0f, zero = 0.0f;
+  float* one;  // the scale of A and of B, on the device as cuBLASLt takes it
+  CUDA_CHECK(cudaMalloc(&one, sizeof one_host));
+  CUDA_CHECK(cudaMemcpy(one, &one_host, sizeof one_host, cudaMemcpyHostToDevice));
+  void* d;
+  CUDA_CHECK(cudaMalloc(&d, size_t(n) * n * 2));
+  const size_t workspace_bytes = size_t(32) << 20;
+  void* workspace;
+  CUDA_CHECK(cudaMalloc(&workspace, workspace_bytes));
+
+  cublasLtMatmulDesc_t desc;
+  cublasLtMatrixLayout_t la, lb, ld;
+  cublasLtMatmulPreference_t pref;
+  const cublasOperation_t transpose = CUBLAS_OP_T, keep = CUBLAS_OP_N;
+  CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &transpose, sizeof transpose));
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &keep, sizeof keep));
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &one, sizeof one));
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &one, sizeof one));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, CUDA_R_8F_E4M3, n, n, n));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_8F_E4M3, n, n, n));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&ld, CUDA_R_16BF, n, n, n));
+  CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes,
+                                                   sizeof workspace_bytes));
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lt, desc, la, lb, ld, ld, pref, 1, &result, &found));
+  if (found == 0) fail("cuBLASLt has no dense FP8 GEMM for {}³ on this device", n);
+  const double ms = time_ms([&] {
+    CUBLAS_CHECK(cublasLtMatmul(lt, desc, &one_host, a, la, b, lb, &zero, d, ld, d, ld, &result.algo, workspace,
+                                workspace_bytes, nullptr));
+  });
+  cublasLtMatmulPreferenceDestroy(pref);
+  cublasLtMatrixLayoutDestroy(la);
+  cublasLtMatrixLayoutDestroy(lb);
+  cublasLtMatrixLayoutDestroy(ld);
+  cublasLtMatmulDescDestroy(desc);
+  cublasLtDestroy(lt);
+  for (void* p : {(void*)a, (void*)b, (void*)one, d, workspace}) cudaFree(p);
+  return 2.0 * n * n * double(n) / (ms * 1e-3) / 1e12;
+}
 
 Ceilings measure_ceilings() {
   const double copy_gbs = copy_bandwidth_gbs();
@@ -71,8 +132,9 @@ Ceilings measure_ceilings() {
   cudaFree(x);
   cudaFree(y);
   cudaFree(z);
-  Ceilings c{copy_gbs, 2.0 * n * n * double(n) / (gemm_ms * 1e-3) / 1e12};
-  fmt::print("{{\"bench\":\"ceilings\",\"copy_gbs\":{:.0f},\"bf16_gemm_tflops\":{:.0f}}}\n", c.bandwidth_gbs, c.bf16_tflops);
+  Ceilings c{copy_gbs, 2.0 * n * n * double(n) / (gemm_ms * 1e-3) / 1e12, measure_fp8_tflops(n)};
+  fmt::print("{{\"bench\":\"ceilings\",\"copy_gbs\":{:.0f},\"bf16_gemm_tflops\":{:.0f},\"fp8_gemm_tflops\":{:.0f}}}\n",
+             c.bandwidth_gbs, c.bf16_tflops, c.fp8_tflops);
   return c;
 }
 
@@ -125,13 +187,7 @@ void bench_mla_decode(const Ceilings& c, int sms, std::vector<std::string>& tabl
 void bench_grouped_gemm(const Ceilings& c, std::vector<std::string>& table) {
   const int experts = 8, out = 2048, in = 7168;
   const size_t weight_bytes = size_t(out) * in;
-  uint8_t* weights = static_cast<uint8_t*>(alloc_random(weight_bytes * experts, 6));
-  // Replace NaN codes so no special values flow through the products.
-  std::vector<uint8_t> fix(weight_bytes * experts);
-  CUDA_CHECK(cudaMemcpy(fix.data(), weights, fix.size(), cudaMemcpyDeviceToHost));
-  for (auto& b : fix)
-    if ((b & 0x7F) == 0x7F) b &= 0xFE;
-  CUDA_CHECK(cudaMemcpy(weights, fix.data(), fix.size(), cudaMemcpyHostToDevice));
+  uint8_t* weights = alloc_e4m3(weight_bytes * experts, 6);
   float* scales = alloc_floats(size_t(experts) * (out / 128) * (in / 128), 7, 1e-3f);
   std::vector<WeightView> views(experts);
   for (int e = 0; e < experts; ++e) {
@@ -170,6 +226,66 @@ void bench_grouped_gemm(const Ceilings& c, std::vector<std::string>& table) {
   cudaFree(dviews);
 }
 
+// The `fast` path at R1's expert shapes (gate/up: 2048 × 7168, down: 7168 × 2048), 8 experts with
+// `tokens` rows each: the activations quantized per 1×128 block (quantize_fp8), then the grouped
+// block-scaled FP8 GEMM (cuda::Fp8Gemm, one cuBLASLt matmul per expert, float32 output). The GEMM's
+// TFLOP/s is set beside the dense FP8 ceiling (issue #11: >= 50% from 1024 tokens per expert); the
+// quantization's bytes (float32 read, codes and scales written) beside the copy bandwidth.
+void bench_fp8_fast(const Ceilings& c, std::vector<std::string>& table) {
+  const int experts = 8;
+  struct Shape {
+    const char* name;
+    int out, in;
+  };
+  Fp8Gemm gemm;
+  for (const Shape s : {Shape{"gate_up", 2048, 7168}, Shape{"down", 7168, 2048}}) {
+    const size_t weight_bytes = size_t(s.out) * s.in, scale_count = size_t(s.out / 128) * (s.in / 128);
+    const int l = (s.in + 127) / 128;
+    uint8_t* weights = alloc_e4m3(weight_bytes * experts, 13);
+    float* scales = alloc_floats(scale_count * experts, 14, 1e-3f);
+    std::vector<WeightView> views(experts);
+    for (int e = 0; e < experts; ++e)
+      views[e] = WeightView{weights + e * weight_bytes, scales + e * scale_count, WeightType::e4m3, s.out, s.in, 128};
+    if (!fp8_gemm_supported(views[0], 1)) {
+      fmt::print("{{\"bench\":\"grouped_gemm_fp8_fast\",\"shape\":\"{}\",\"skipped\":\"needs compute capability 9.0 "
+                 "and cuBLASLt 12.9+\"}}\n", s.name);
+      cudaFree(weights);
+      cudaFree(scales);
+      return;
+    }
+    for (int tokens : {1, 16, 128, 1024, 4096}) {
+      const int rows = experts * tokens, bound = fp8_padded_rows_bound(rows, experts);
+      std::vector<int> offsets(experts + 1);
+      for (int e = 0; e <= experts; ++e) offsets[e] = e * tokens;
+      int* ints;  // device offsets, then the padded offsets quantize_fp8 writes
+      CUDA_CHECK(cudaMalloc(&ints, 2 * offsets.size() * sizeof(int)));
+      CUDA_CHECK(cudaMemcpy(ints, offsets.data(), offsets.size() * sizeof(int), cudaMemcpyHostToDevice));
+      float* x = alloc_floats(size_t(rows) * s.in, 15, 1.0f);
+      uint8_t* xq;
+      float *xs, *y;
+      CUDA_CHECK(cudaMalloc(&xq, size_t(bound) * s.in));
+      CUDA_CHECK(cudaMalloc(&xs, size_t(bound) * l * sizeof(float)));
+      CUDA_CHECK(cudaMalloc(&y, size_t(rows) * s.out * sizeof(float)));
+      const double quantize_ms =
+          time_ms([&] { quantize_fp8(x, rows, s.in, ints, experts, ints + offsets.size(), xq, xs, nullptr); });
+      const double gemm_ms = time_ms([&] { gemm.grouped(views.data(), offsets.data(), experts, xq, xs, y, nullptr); });
+      const double tflops = 2.0 * rows * double(s.out) * s.in / (gemm_ms * 1e-3) / 1e12;
+      const double quantize_gbs = double(rows) * s.in * (4 + 1 + 4.0 / 128) / (quantize_ms * 1e-3) / 1e9;
+      fmt::print("{{\"bench\":\"grouped_gemm_fp8_fast\",\"shape\":\"{}\",\"out\":{},\"in\":{},\"experts\":{},"
+                 "\"tokens_per_expert\":{},\"ms\":{:.4f},\"tflops\":{:.1f},\"pct_fp8_peak\":{:.1f},"
+                 "\"quantize_ms\":{:.4f},\"quantize_gbs\":{:.0f},\"quantize_pct_bandwidth\":{:.1f}}}\n",
+                 s.name, s.out, s.in, experts, tokens, gemm_ms, tflops, 100 * tflops / c.fp8_tflops, quantize_ms,
+                 quantize_gbs, 100 * quantize_gbs / c.bandwidth_gbs);
+      table.push_back(fmt::format("fp8 fast {:<7} tok/exp={:<5} {:9.3f} ms {:7.1f} TFLOP/s ({:4.1f}% fp8 peak), "
+                                  "quantize {:7.3f} ms {:5.0f} GB/s",
+                                  s.name, tokens, gemm_ms, tflops, 100 * tflops / c.fp8_tflops, quantize_ms, quantize_gbs));
+      for (void* p : {(void*)ints, (void*)x, (void*)xq, (void*)xs, (void*)y}) cudaFree(p);
+    }
+    cudaFree(weights);
+    cudaFree(scales);
+  }
+}
+
 void bench_routing(std::vector<std::string>& table) {
   const RoutingParams p{256, 8, 8, 4, TopkMethod::noaux_tc, ScoringFunc::sigmoid, true, 2.5f};
   for (int tokens : {1, 128, 4096}) {
@@ -204,8 +320,10 @@ int main() {
     std::vector<std::string> table;
     bench_mla_decode(c, prop.multiProcessorCount, table);
     bench_grouped_gemm(c, table);
+    bench_fp8_fast(c, table);
     bench_routing(table);
-    fmt::print("\n{} — copy {:.0f} GB/s, bf16 GEMM {:.0f} TFLOP/s\n", prop.name, c.bandwidth_gbs, c.bf16_tflops);
+    fmt::print("\n{} — copy {:.0f} GB/s, bf16 GEMM {:.0f} TFLOP/s, fp8 GEMM {:.0f} TFLOP/s\n", prop.name, c.bandwidth_gbs,
+               c.bf16_tflops, c.fp8_tflops);
     for (const auto& line : table) fmt::print("{}\n", line);
   } catch (const Error& e) {
     fmt::print(stderr, "bench_kernels: {}\n", e.what());

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "r1/host_device.h"
 #include "r1/rope.h"
 #include "r1/routing.h"
 
@@ -33,6 +34,25 @@ void grouped_linear(const WeightView* weights, const WeightView& prototype, cons
                     int rows, const float* x, float* y, cudaStream_t stream);
 // Which kernel grouped_linear picks (exposed for tests): true = weight-streaming GEMV.
 bool linear_uses_gemv(const WeightView& prototype, int rows);
+
+// quantize_fp8.cu — activations for the FP8 GEMM (DeepSeek's `fast` numerics, src/cuda/fp8_gemm.h):
+// each row's 128-column block b (the last one may be partial) becomes e4m3 codes
+// q = e4m3(x / s) with s = amax(|x| over the block) / 448, and s = 1 where that is 0.
+// The output is laid out as cuBLASLt's block-scaled GEMM reads it, and cuBLASLt wants the row
+// count of every GEMM to be a multiple of kFp8RowAlign, so each group's rows are padded:
+//   padded_offsets[g] = Σ_{i<g} fp8_padded_count(n_i), [groups + 1] ints, written by this call;
+//   x_q [padded rows][in]: row j of group g at padded_offsets[g] + j; pad rows are zero codes;
+//   scales: group g's block starts at scales + padded_offsets[g] * L (L = ceil(in / 128)) and is
+//     [L][fp8_padded_count(n_g)], the token index fastest (cuBLASLt's "N-major" VEC128 layout);
+//     pad rows get scale 1 (they are rows of zeros).
+// row_offsets (device, [groups + 1]) give group g the rows [row_offsets[g], row_offsets[g+1]) of x,
+// as grouped_linear takes them, and `rows` is their total; nullptr means one group of `rows` rows.
+// Size x_q and scales for fp8_padded_rows_bound(rows, groups) rows.
+constexpr int kFp8RowAlign = 4;
+R1_HD int fp8_padded_count(int n) { return (n + kFp8RowAlign - 1) / kFp8RowAlign * kFp8RowAlign; }
+inline int fp8_padded_rows_bound(int rows, int groups) { return rows + (kFp8RowAlign - 1) * groups; }
+void quantize_fp8(const float* x, int rows, int in, const int* row_offsets, int groups, int* padded_offsets,
+                  uint8_t* x_q, float* scales, cudaStream_t stream);
 
 // elementwise.cu
 void add_inplace(float* h, const float* delta, int64_t n, cudaStream_t stream);          // h += delta
