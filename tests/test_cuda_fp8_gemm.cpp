@@ -13,6 +13,8 @@
 #include <cuda_fp8.h>
 #include <cublasLt.h>
 
+#include "cuda/cublaslt_library.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -202,9 +204,11 @@ class CudaFp8Gemm : public ::testing::Test {
     // Any 16-byte-aligned e4m3 view: fp8_gemm_supported reads no memory.
     alignas(16) static const float dummy[4] = {};
     WeightView probe{dummy, dummy, WeightType::e4m3, 256, 512, 128};
-    if (!cuda::fp8_gemm_supported(probe, 1))
-      GTEST_SKIP() << "skipped: the block-scaled FP8 GEMM needs compute capability 9.0 and cuBLASLt 12.9+ (have "
-                   << cublasLtGetVersion() << ")";
+    if (!cuda::fp8_gemm_supported(probe, 1)) {
+      std::string why = "cuBLASLt version ";
+      if (const cuda::CublasLtLibrary* library = cuda::cublaslt_library(&why)) why += std::to_string(library->cublasLtGetVersion());
+      GTEST_SKIP() << "skipped: the block-scaled FP8 GEMM needs compute capability 9.0 and cuBLASLt 12.9+ (" << why << ")";
+    }
     gemm_ = std::make_unique<cuda::Fp8Gemm>();
   }
   ThreadPool pool_{0};

@@ -10,6 +10,7 @@
 
 #include "cpu/linear.h"
 #include "cuda/device_memory.h"
+#include "cuda/fp8_gemm.h"
 #include "cuda/step_graphs.h"
 #include "kernels/cuda_check.h"
 #include "kernels/launch.h"
@@ -33,6 +34,7 @@ struct DeviceMlp {
 
 struct DeviceExperts {  // expert 0's view; device_view starts [n_routed_experts] contiguous views
   DeviceLinear gate, up, down;
+  std::vector<WeightView> views[3];  // every expert's gate, up, down views on the host (for cuBLASLt)
 };
 
 struct DeviceLayer {
@@ -181,8 +183,11 @@ class DeviceWeights {
           const Linear& lin = proj == 0 ? l.experts[e].gate : proj == 1 ? l.experts[e].up : l.experts[e].down;
           DeviceLinear dl = linear(lin);
           if (e == 0) first[proj] = dl;
+          d.experts.views[proj].push_back(dl.view);
         }
-      d.experts = {first[0], first[1], first[2]};
+      d.experts.gate = first[0];
+      d.experts.up = first[1];
+      d.experts.down = first[2];
       layers.push_back(d);
     }
   }
@@ -341,8 +346,30 @@ class CudaBackend final : public Backend {
     const size_t layer_floats = size_t(num_pages_) * page_size_ * cfg_.kv_cache_dim();
     return {cache_ + layer * layer_floats, static_cast<const int*>(page_table_.data()), max_pages_, page_size_};
   }
+  // Fast numerics take batches (prefill) through cuBLASLt's FP8 GEMM on FP8-quantized activations;
+  // decode's few rows stay on the weight-streaming GEMV, already at the memory roofline.
+  bool use_fp8_gemm(const WeightView& w, int rows) const {
+    return fast_ && rows > kGemvMaxRows && fp8_gemm_supported(w, rows);
+  }
+  // x [rows, in] quantized per 1×128 block into quantized_; groups as grouped_linear takes them.
+  void quantize(const float* x, int rows, int in, const int* row_offsets, int groups) {
+    const size_t padded = size_t(fp8_padded_rows_bound(rows, groups));
+    quantized_x_ = quantized_.reserve_as<uint8_t>(padded * in, "FP8 activations");
+    quantized_scales_ = quantized_scales_buffer_.reserve_as<float>(padded * ((in + 127) / 128), "FP8 activation scales");
+    int* padded_offsets = padded_offsets_.reserve_as<int>(size_t(groups) + 1, "FP8 row offsets");
+    quantize_fp8(x, rows, in, row_offsets, groups, padded_offsets, quantized_x_, quantized_scales_, stream_);
+  }
   void linear(const DeviceLinear& l, const float* x, int rows, float* y) {
-    grouped_linear(l.device_view, l.view, nullptr, 1, rows, x, y, stream_);
+    if (use_fp8_gemm(l.view, rows)) {
+      quantize(x, rows, l.view.in, nullptr, 1);
+      fp8_gemm().linear(l.view, rows, quantized_x_, quantized_scales_, y, stream_);
+    } else {
+      grouped_linear(l.device_view, l.view, nullptr, 1, rows, x, y, stream_);
+    }
+  }
+  Fp8Gemm& fp8_gemm() {
+    if (!fp8_gemm_) fp8_gemm_ = std::make_unique<Fp8Gemm>();
+    return *fp8_gemm_;
   }
   void run_mlp(const DeviceMlp& m, const float* x, int rows, float* out) {
     const size_t width = size_t(rows) * m.gate.view.out;
@@ -360,7 +387,14 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   MlaShape shape_{};
   float* rope_frequencies_ = nullptr;
-  static constexpr int kGraphMaxTokens = 64;
+  // Steps of up to kGemvMaxRows tokens: never the FP8 GEMM path, whose grouped form reads the
+  // expert offsets back to the host.
+  static constexpr int kGraphMaxTokens = kGemvMaxRows;
+  std::unique_ptr<Fp8Gemm> fp8_gemm_;
+  DeviceBuffer quantized_, quantized_scales_buffer_, padded_offsets_;
+  uint8_t* quantized_x_ = nullptr;
+  float* quantized_scales_ = nullptr;
+  std::vector<int> expert_offsets_host_;
   int n_ = 0, max_len_ = 0;  // tokens of the batch in progress, its longest context
   int attention_splits_ = 1;
   std::unique_ptr<StepGraphs> graphs_;
@@ -435,10 +469,24 @@ void CudaBackend::moe(int layer, Activation x, Activation out) {
   moe_gather(x.data, n, top_k, hidden, r, permuted, stream_);
   // Each token picks an expert at most once, so no expert has more than n rows.
   const DeviceExperts& e = l.experts;
-  grouped_linear(e.gate.device_view, e.gate.view, r.expert_offsets, experts, n, permuted, gate, stream_);
-  grouped_linear(e.up.device_view, e.up.view, r.expert_offsets, experts, n, permuted, up, stream_);
-  silu_mul(gate, up, gate, int64_t(copies) * width, stream_);
-  grouped_linear(e.down.device_view, e.down.view, r.expert_offsets, experts, n, gate, expert_out, stream_);
+  if (use_fp8_gemm(e.gate.view, n) && use_fp8_gemm(e.down.view, n)) {
+    expert_offsets_host_.resize(size_t(experts) + 1);
+    CUDA_CHECK(cudaMemcpyAsync(expert_offsets_host_.data(), r.expert_offsets, (experts + 1) * sizeof(int),
+                               cudaMemcpyDeviceToHost, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));  // cuBLASLt takes each expert's row count from the host
+    const int* offsets = expert_offsets_host_.data();
+    quantize(permuted, copies, hidden, r.expert_offsets, experts);
+    fp8_gemm().grouped(e.views[0].data(), offsets, experts, quantized_x_, quantized_scales_, gate, stream_);
+    fp8_gemm().grouped(e.views[1].data(), offsets, experts, quantized_x_, quantized_scales_, up, stream_);
+    silu_mul(gate, up, gate, int64_t(copies) * width, stream_);
+    quantize(gate, copies, width, r.expert_offsets, experts);
+    fp8_gemm().grouped(e.views[2].data(), offsets, experts, quantized_x_, quantized_scales_, expert_out, stream_);
+  } else {
+    grouped_linear(e.gate.device_view, e.gate.view, r.expert_offsets, experts, n, permuted, gate, stream_);
+    grouped_linear(e.up.device_view, e.up.view, r.expert_offsets, experts, n, permuted, up, stream_);
+    silu_mul(gate, up, gate, int64_t(copies) * width, stream_);
+    grouped_linear(e.down.device_view, e.down.view, r.expert_offsets, experts, n, gate, expert_out, stream_);
+  }
   moe_combine(expert_out, n, top_k, hidden, r, /*accumulate=*/false, out.data, stream_);
   if (cfg_.n_shared_experts > 0) {
     float* shared = scratch(14, size_t(n) * hidden);

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "cuda/cublas_check.h"
+#include "cuda/cublaslt_library.h"
 #include "cuda/device_memory.h"
 #include "kernels/cuda_check.h"
 
@@ -45,7 +46,8 @@ struct Plan {
 
 bool fp8_gemm_supported(const WeightView& w, int rows) {
   if (!weight_fits(w) || rows <= 0) return false;
-  if (cublasLtGetVersion() < 120900) return false;  // VEC128 / BLK128x128 scale modes came in 12.9
+  const CublasLtLibrary* library = cublaslt_library();
+  if (!library || library->cublasLtGetVersion() < 120900) return false;  // VEC128 / BLK128x128 scale modes came in 12.9
   int device = 0, major = 0, minor = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
@@ -65,17 +67,17 @@ struct Fp8Gemm::State {
   DeviceBuffer tail;           // the last group's padded output
 
   static void destroy(Plan& p) {
-    if (p.a) cublasLtMatrixLayoutDestroy(p.a);
-    if (p.b) cublasLtMatrixLayoutDestroy(p.b);
-    if (p.d) cublasLtMatrixLayoutDestroy(p.d);
-    if (p.desc) cublasLtMatmulDescDestroy(p.desc);
+    if (p.a) cublaslt().cublasLtMatrixLayoutDestroy(p.a);
+    if (p.b) cublaslt().cublasLtMatrixLayoutDestroy(p.b);
+    if (p.d) cublaslt().cublasLtMatrixLayoutDestroy(p.d);
+    if (p.desc) cublaslt().cublasLtMatmulDescDestroy(p.desc);
   }
 
   ~State() {
     for (auto& [key, p] : plans) destroy(p);
-    if (preference) cublasLtMatmulPreferenceDestroy(preference);
+    if (preference) cublaslt().cublasLtMatmulPreferenceDestroy(preference);
     if (workspace) cudaFree(workspace);
-    if (handle) cublasLtDestroy(handle);
+    if (handle) cublaslt().cublasLtDestroy(handle);
   }
 
   // The weight's scales in the BLK128x128 layout: the column stride (scales per block row) must be
@@ -110,15 +112,15 @@ struct Fp8Gemm::State {
     const auto shape = [&] { return shape_text(rows, out, in); };  // called only when a check fails
     const cublasOperation_t transpose = CUBLAS_OP_T, keep = CUBLAS_OP_N;
     const int32_t a_mode = CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F, b_mode = CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F;
-    CUBLAS_CHECK_FOR(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), shape());
-    CUBLAS_CHECK_FOR(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &transpose, sizeof transpose), shape());
-    CUBLAS_CHECK_FOR(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &keep, sizeof keep), shape());
-    CUBLAS_CHECK_FOR(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &a_mode, sizeof a_mode), shape());
-    CUBLAS_CHECK_FOR(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &b_mode, sizeof b_mode), shape());
+    CUBLAS_CHECK_FOR(cublaslt().cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), shape());
+    CUBLAS_CHECK_FOR(cublaslt().cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &transpose, sizeof transpose), shape());
+    CUBLAS_CHECK_FOR(cublaslt().cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &keep, sizeof keep), shape());
+    CUBLAS_CHECK_FOR(cublaslt().cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &a_mode, sizeof a_mode), shape());
+    CUBLAS_CHECK_FOR(cublaslt().cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &b_mode, sizeof b_mode), shape());
     // Column-major layouts (rows, cols, leading dimension) of the row-major buffers; see fp8_gemm.h.
-    CUBLAS_CHECK_FOR(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_8F_E4M3, in, out, in), shape());
-    CUBLAS_CHECK_FOR(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_8F_E4M3, in, rows, in), shape());
-    CUBLAS_CHECK_FOR(cublasLtMatrixLayoutCreate(&p.d, CUDA_R_32F, out, rows, out), shape());
+    CUBLAS_CHECK_FOR(cublaslt().cublasLtMatrixLayoutCreate(&p.a, CUDA_R_8F_E4M3, in, out, in), shape());
+    CUBLAS_CHECK_FOR(cublaslt().cublasLtMatrixLayoutCreate(&p.b, CUDA_R_8F_E4M3, in, rows, in), shape());
+    CUBLAS_CHECK_FOR(cublaslt().cublasLtMatrixLayoutCreate(&p.d, CUDA_R_32F, out, rows, out), shape());
   }
 
   // y[rows, out] = x · Wᵀ for one weight; rows is already a multiple of kFp8RowAlign.
@@ -130,27 +132,27 @@ struct Fp8Gemm::State {
       fail("FP8 GEMM: x, its scales, y and the weight scales must be 16-byte aligned{}", shape());
     Plan& p = plan(w.out, rows, w.in);
     // The heuristic checks the scale pointers too, so they are set before it runs.
-    CUBLAS_CHECK_FOR(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &w_scales, sizeof w_scales), shape());
-    CUBLAS_CHECK_FOR(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &x_scales, sizeof x_scales), shape());
+    CUBLAS_CHECK_FOR(cublaslt().cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &w_scales, sizeof w_scales), shape());
+    CUBLAS_CHECK_FOR(cublaslt().cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &x_scales, sizeof x_scales), shape());
     if (!p.has_algo) {
       cublasLtMatmulHeuristicResult_t result{};
       int found = 0;
-      CUBLAS_CHECK_FOR(cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.a, p.b, p.d, p.d, preference, 1, &result, &found), shape());
+      CUBLAS_CHECK_FOR(cublaslt().cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.a, p.b, p.d, p.d, preference, 1, &result, &found), shape());
       if (found == 0) fail("cuBLAS error: cublasLtMatmulAlgoGetHeuristic found no algorithm: {}{}", cublas_status_name(CUBLAS_STATUS_NOT_SUPPORTED), shape());
       p.algo = result.algo;
       p.has_algo = true;
     }
     const float one = 1.0f, zero = 0.0f;
-    CUBLAS_CHECK_FOR(cublasLtMatmul(handle, p.desc, &one, w.data, p.a, x_q, p.b, &zero, y, p.d, y, p.d, &p.algo, workspace,
+    CUBLAS_CHECK_FOR(cublaslt().cublasLtMatmul(handle, p.desc, &one, w.data, p.a, x_q, p.b, &zero, y, p.d, y, p.d, &p.algo, workspace,
                                     kWorkspaceBytes, stream), shape());
   }
 };
 
 Fp8Gemm::Fp8Gemm() : state_(std::make_unique<State>()) {
-  CUBLAS_CHECK(cublasLtCreate(&state_->handle));
-  CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&state_->preference));
+  CUBLAS_CHECK(cublaslt().cublasLtCreate(&state_->handle));
+  CUBLAS_CHECK(cublaslt().cublasLtMatmulPreferenceCreate(&state_->preference));
   const uint64_t bytes = kWorkspaceBytes;
-  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(state_->preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &bytes,
+  CUBLAS_CHECK(cublaslt().cublasLtMatmulPreferenceSetAttribute(state_->preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &bytes,
                                                    sizeof bytes));
   state_->workspace = device_alloc(kWorkspaceBytes, "cuBLASLt workspace");
 }
