@@ -18,7 +18,7 @@ cat > .gpu/run_gpu.sh <<INNER
 # Runs on the device machine from the repository root: source .gpu/run_gpu.sh
 set -uo pipefail
 mkdir -p "$(dirname "$source_dir")" && ln -sfn "\$PWD" "$source_dir" && rm -rf build && ln -sfn .gpu/build build
-[ -d models/r1-demo ] || python3 -c "import tarfile; tarfile.open('.gpu/r1-demo.tar.xz').extractall('models')"
+[ -f models/r1-demo/config.json ] || python3 -c "import tarfile; tarfile.open('.gpu/r1-demo.tar.xz').extractall('models')"
 export LD_LIBRARY_PATH="\$PWD/.gpu/lib:/usr/local/cuda/lib64:\${LD_LIBRARY_PATH:-}"
 INNER
 # The demo model (92 MB, over the carry limit) compresses to a few MB: its unused vocabulary rows are zero.
