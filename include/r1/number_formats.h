@@ -1,4 +1,4 @@
-// Decoding of the storage formats found in DeepSeek checkpoints to float32.
+// Decoding of the storage formats found in DeepSeek checkpoints to float32 (and bf16 encoding).
 // Shared by the CPU backend and the CUDA kernels; exact (every code maps to one float).
 #pragma once
 
@@ -20,6 +20,19 @@ R1_HD float bits_to_float(uint32_t bits) {
 }
 
 R1_HD float bf16_to_float(uint16_t bits) { return bits_to_float(uint32_t(bits) << 16); }
+
+// The other way, for the bf16 cache's tests and benchmarks: round to nearest even, as
+// __float2bfloat16_rn does; NaN stays a (quiet) NaN.
+R1_HD uint16_t float_to_bf16(float f) {
+  if (f != f) return 0x7FC0;
+#if defined(__CUDA_ARCH__)
+  const uint32_t bits = __float_as_uint(f);
+#else
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+#endif
+  return uint16_t((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
 
 // IEEE binary16: 1 sign, 5 exponent (bias 15), 10 mantissa bits.
 R1_HD float f16_to_float(uint16_t h) {
