@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <functional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "cuda/cublas_check.h"
@@ -15,6 +16,7 @@
 #include "device_timing.h"
 #include "kernels/cuda_check.h"
 #include "kernels/launch.h"
+#include "r1/number_formats.h"
 
 using namespace r1;
 using namespace r1::cuda;
@@ -182,6 +184,93 @@ void bench_mla_decode(const Ceilings& c, int sms, std::vector<std::string>& tabl
     }
 }
 
+// Random normal bf16 values.
+__nv_bfloat16* alloc_bf16(size_t n, uint32_t seed, float scale) {
+  std::vector<uint16_t> host(n);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  for (auto& v : host) v = float_to_bf16(dist(rng));
+  void* d;
+  CUDA_CHECK(cudaMalloc(&d, n * 2));
+  CUDA_CHECK(cudaMemcpy(d, host.data(), n * 2, cudaMemcpyHostToDevice));
+  return static_cast<__nv_bfloat16*>(d);
+}
+
+// The `fast` MLA decode (bf16 cache, tensor cores) at R1's latent shape, one token per sequence at
+// the end of its context: all 128 heads, and 16 (one GPU of 8-way tensor parallelism). At 128
+// heads it does 2·(576+512)·128 FLOP per 1152-byte row, ≈242 FLOP/byte: about the H100's ratio
+// of tensor throughput to bandwidth, so both ceilings are printed, and the roofline of the two;
+// 16 heads (≈30 FLOP/byte) is bandwidth-bound. Small caches are repeated in copies that together
+// exceed L2 four times over, used in turn, so that every call reads its cache from HBM.
+void bench_mla_decode_bf16(const Ceilings& c, int sms, size_t l2_bytes, std::vector<std::string>& table) {
+  // Caches are tiled from one random block (timing does not depend on the values; generating
+  // hundreds of millions of them on the host would).
+  const size_t block_values = size_t(8) << 20;
+  __nv_bfloat16* random_block = alloc_bf16(block_values, 3, 1.0f);
+  auto random_cache = [&](size_t values) {
+    void* d;
+    CUDA_CHECK(cudaMalloc(&d, values * 2));
+    for (size_t at = 0; at < values; at += block_values)
+      CUDA_CHECK(cudaMemcpy(static_cast<__nv_bfloat16*>(d) + at, random_block, std::min(block_values, values - at) * 2,
+                            cudaMemcpyDeviceToDevice));
+    return static_cast<__nv_bfloat16*>(d);
+  };
+  struct Point {
+    int batch, context;
+  };
+  for (int heads : {128, 16})
+    for (Point p : {Point{1, 4096}, Point{32, 4096}, Point{64, 4096}, Point{128, 4096}, Point{1, 32768}}) {
+      const MlaShape s{heads, 128, 64, 128, 512};
+      const int width = s.kv_lora_rank + s.qk_rope;
+      const size_t cache_values = size_t(p.batch) * p.context * width, cache_bytes = cache_values * 2;
+      const int copies = int(std::min<size_t>(64, (4 * l2_bytes + cache_bytes - 1) / cache_bytes));
+      std::vector<__nv_bfloat16*> caches;
+      for (int i = 0; i < copies; ++i) caches.push_back(random_cache(cache_values));
+      constexpr int kPage = 64;  // each sequence's pages consecutive, as the engine allocates them fresh
+      const int pages_per_sequence = (p.context + kPage - 1) / kPage;
+      std::vector<int> pages(size_t(p.batch) * pages_per_sequence), ints(2 * p.batch);
+      for (size_t i = 0; i < pages.size(); ++i) pages[i] = int(i);
+      for (int b = 0; b < p.batch; ++b) ints[b] = p.context - 1, ints[p.batch + b] = b;  // positions, sequences
+      int *dtable, *dints;
+      CUDA_CHECK(cudaMalloc(&dtable, pages.size() * sizeof(int)));
+      CUDA_CHECK(cudaMemcpy(dtable, pages.data(), pages.size() * sizeof(int), cudaMemcpyHostToDevice));
+      CUDA_CHECK(cudaMalloc(&dints, ints.size() * sizeof(int)));
+      CUDA_CHECK(cudaMemcpy(dints, ints.data(), ints.size() * sizeof(int), cudaMemcpyHostToDevice));
+      const size_t q_values = size_t(p.batch) * s.heads * (s.kv_lora_rank + s.qk_nope + s.qk_rope);
+      float* q_latent = alloc_floats(size_t(p.batch) * s.heads * s.kv_lora_rank, 4, 0.05f);
+      float* q = alloc_floats(size_t(p.batch) * s.heads * (s.qk_nope + s.qk_rope), 5, 0.1f);
+      float *out, *workspace;
+      CUDA_CHECK(cudaMalloc(&out, size_t(p.batch) * s.heads * s.kv_lora_rank * 4));
+      const int splits = mla_attention_bf16_splits(p.batch, s.heads, p.context, sms);
+      CUDA_CHECK(cudaMalloc(&workspace, std::max<size_t>(1, mla_attention_workspace(s, p.batch, splits)) * 4));
+      int call = 0;
+      const double ms = time_ms([&] {
+        const PagedCacheBf16 paged{caches[call++ % copies], dtable, pages_per_sequence, kPage};
+        mla_attention_bf16(s, q_latent, q, dints, dints + p.batch, paged, 0.1f, p.batch, splits, workspace, out,
+                           nullptr);
+      });
+      const double flops = 2.0 * (width + s.kv_lora_rank) * s.heads * double(p.batch) * p.context;
+      const double gbs = cache_bytes / (ms * 1e-3) / 1e9, tflops = flops / (ms * 1e-3) / 1e12;
+      // Every byte the kernel must move: the cache plus the float32 queries in and outputs out.
+      const double io_gbs = (cache_bytes + 4.0 * (q_values + size_t(p.batch) * s.heads * s.kv_lora_rank)) /
+                            (ms * 1e-3) / 1e9;
+      const double roofline_ms = 1e3 * std::max(cache_bytes / (c.bandwidth_gbs * 1e9), flops / (c.bf16_tflops * 1e12));
+      fmt::print("{{\"bench\":\"mla_decode_bf16\",\"heads\":{},\"batch\":{},\"context\":{},\"splits\":{},\"ms\":{:.4f},"
+                 "\"cache_gbs\":{:.0f},\"io_gbs\":{:.0f},\"pct_bandwidth\":{:.1f},\"tflops\":{:.1f},\"pct_bf16_peak\":{:.1f},"
+                 "\"flop_per_byte\":{:.1f},\"pct_roofline\":{:.1f}}}\n",
+                 heads, p.batch, p.context, splits, ms, gbs, io_gbs, 100 * gbs / c.bandwidth_gbs, tflops,
+                 100 * tflops / c.bf16_tflops, flops / cache_bytes, 100 * roofline_ms / ms);
+      table.push_back(fmt::format("mla_decode_bf16 h={:<3} b={:<3} ctx={:<5} {:9.3f} ms {:7.0f} GB/s {:5.1f}% of copy bw "
+                                  "{:6.1f} TFLOP/s {:5.1f}% bf16 peak {:5.1f}% of roofline",
+                                  heads, p.batch, p.context, ms, gbs, 100 * gbs / c.bandwidth_gbs, tflops,
+                                  100 * tflops / c.bf16_tflops, 100 * roofline_ms / ms));
+      for (void* ptr : {(void*)dtable, (void*)dints, (void*)q_latent, (void*)q, (void*)out, (void*)workspace})
+        cudaFree(ptr);
+      for (void* ptr : caches) cudaFree(ptr);
+    }
+  cudaFree(random_block);
+}
+
 // Grouped expert GEMM at R1's gate/up shape (2048 × 7168, FP8 e4m3 with 128×128 scales),
 // 8 experts with `tokens` rows each.
 void bench_grouped_gemm(const Ceilings& c, std::vector<std::string>& table) {
@@ -310,18 +399,23 @@ void bench_routing(std::vector<std::string>& table) {
 
 }  // namespace
 
-int main() {
+// bench_kernels [NAME...]: only the named benchmarks (mla_decode, mla_decode_bf16, grouped_gemm,
+// moe_routing), all of them without arguments; the ceilings are always measured.
+int main(int argc, char** argv) {
   try {
+    const std::vector<std::string> only(argv + 1, argv + argc);
+    auto wanted = [&](const char* name) { return only.empty() || std::find(only.begin(), only.end(), name) != only.end(); };
     cudaDeviceProp prop;
     CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     fmt::print("{{\"bench\":\"device\",\"name\":\"{}\",\"sms\":{},\"memory_gib\":{:.1f}}}\n", prop.name,
                prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0);
     const Ceilings c = measure_ceilings();
     std::vector<std::string> table;
-    bench_mla_decode(c, prop.multiProcessorCount, table);
-    bench_grouped_gemm(c, table);
-    bench_fp8_fast(c, table);
-    bench_routing(table);
+    if (wanted("mla_decode")) bench_mla_decode(c, prop.multiProcessorCount, table);
+    if (wanted("mla_decode_bf16")) bench_mla_decode_bf16(c, prop.multiProcessorCount, prop.l2CacheSize, table);
+    if (wanted("grouped_gemm")) bench_grouped_gemm(c, table);
+    if (wanted("fp8_fast")) bench_fp8_fast(c, table);
+    if (wanted("moe_routing")) bench_routing(table);
     fmt::print("\n{} — copy {:.0f} GB/s, bf16 GEMM {:.0f} TFLOP/s, fp8 GEMM {:.0f} TFLOP/s\n", prop.name, c.bandwidth_gbs,
                c.bf16_tflops, c.fp8_tflops);
     for (const auto& line : table) fmt::print("{}\n", line);

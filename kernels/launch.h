@@ -2,6 +2,7 @@
 // device pointers; activations are float32 row-major [tokens, dim].
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -75,20 +76,28 @@ void rope_inplace(float* x, int tokens, int heads, int token_stride, int head_st
                   const int* positions, const float* frequencies, int rope_dim, float magnitude,
                   cudaStream_t stream);
 
-// One layer of the paged latent cache: `layer` holds [pages][page_size][kv_lora + rope] floats;
-// position p of sequence s is row p % page_size of page page_table[s * max_pages + p / page_size]
-// (see kernels/paged_cache.cuh).
-struct PagedCache {
-  float* layer = nullptr;
+// One layer of the paged latent cache: `layer` holds [pages][page_size][kv_lora + rope] values of
+// type T; position p of sequence s is row p % page_size of page page_table[s * max_pages + p /
+// page_size] (see kernels/paged_cache.cuh). The exact path keeps float32 rows, the `fast` path
+// the same rows in bfloat16 (half the bytes, and what the tensor cores read).
+template <typename T>
+struct PagedCacheOf {
+  T* layer = nullptr;
   const int* page_table = nullptr;  // [sequences][max_pages]
   int max_pages = 0, page_size = 0;
 };
+using PagedCache = PagedCacheOf<float>;
+using PagedCacheBf16 = PagedCacheOf<__nv_bfloat16>;
 
 // mla_cache.cu — appends each token's latent to its sequence's cache:
 // row(seq, pos) = [rmsnorm(c)·norm_weight | rope(k_pe)], from kv [tokens, kv_lora + rope].
+// The bfloat16 cache gets the same float32 values, each rounded to nearest-even once when stored.
 void mla_cache_append(const float* kv, int tokens, int kv_lora_rank, int rope_dim,
                       const float* norm_weight, float eps, const float* frequencies, float magnitude,
                       const int* positions, const int* sequences, PagedCache cache, cudaStream_t stream);
+void mla_cache_append(const float* kv, int tokens, int kv_lora_rank, int rope_dim,
+                      const float* norm_weight, float eps, const float* frequencies, float magnitude,
+                      const int* positions, const int* sequences, PagedCacheBf16 cache, cudaStream_t stream);
 
 // mla_absorb.cu — per head, q_latent[t][h] = W_UK[h]ᵀ · q_nope[t][h] (into the latent space), and
 // out[t][h] = W_UV[h] · o_latent[t][h]; W_UK/W_UV are the row blocks of kv_b.
@@ -109,6 +118,27 @@ size_t mla_attention_workspace(const MlaShape& s, int tokens, int splits);
 void mla_attention(const MlaShape& s, const float* q_latent, const float* q, const int* positions,
                    const int* sequences, PagedCache cache, float softmax_scale, int tokens, int splits,
                    float* workspace, float* o_latent, cudaStream_t stream);
+// Merges the splits' partial results, [tokens][heads][splits][max, sum, acc[kv_lora_rank]] (max
+// of the scaled scores in natural-log units, acc not yet divided by sum; a split that saw no
+// position has max -inf), into o_latent. Both decode paths end with it.
+void mla_merge_splits(const MlaShape& s, int tokens, int splits, const float* partial, float* o_latent,
+                      cudaStream_t stream);
+
+// mla_decode_mma.cu — the `fast` decode path: the same attention as mla_attention over the
+// bfloat16 cache, on the tensor cores (mma.sync m16n8k16 bf16, float32 accumulation; sm_80+).
+// A token's heads are the rows of the matrix products (they all read the same latent rows), so
+// one block takes a token × a tile of 16 or 32 heads × a range of positions, streams 64-position
+// tiles of cache rows through shared memory, and computes scores (q·[c | k_pe]) then P·c.
+// Queries are rounded to bfloat16, the softmax is float32 (online), the probabilities are rounded
+// to bfloat16 for P·c. Needs kv_lora_rank and qk_rope multiples of 16, kv_lora_rank <= 512 and
+// kv_lora_rank + qk_rope <= 576 (every DeepSeek release: 512 + 64), and a 16-byte-aligned cache;
+// mla_attention_bf16_supports says whether a shape qualifies (the launcher fails otherwise).
+// Splits > 1 need mla_attention_workspace floats of workspace (the same layout as above).
+bool mla_attention_bf16_supports(const MlaShape& s);
+int mla_attention_bf16_splits(int tokens, int heads, int max_len, int multiprocessors);
+void mla_attention_bf16(const MlaShape& s, const float* q_latent, const float* q, const int* positions,
+                        const int* sequences, PagedCacheBf16 cache, float softmax_scale, int tokens, int splits,
+                        float* workspace, float* o_latent, cudaStream_t stream);
 
 // moe_routing.cu — expert choice per token (rules of r1/routing.h), then the permutation that
 // groups token copies by expert, and the weighted combine back.

@@ -132,11 +132,15 @@ void mla_attention(const MlaShape& s, const float* q_latent, const float* q, con
   mla_attention_kernel<<<dim3(s.heads, tokens, splits), kThreads, shared, stream>>>(
       s, q_latent, q, positions, sequences, cache, softmax_scale, workspace, o_latent);
   CUDA_CHECK_LAUNCH();
-  if (splits > 1) {
-    merge_splits_kernel<<<dim3(tokens, s.heads), kThreads, 0, stream>>>(s.heads, s.kv_lora_rank, splits, workspace,
-                                                                         o_latent);
-    CUDA_CHECK_LAUNCH();
-  }
+  if (splits > 1) mla_merge_splits(s, tokens, splits, workspace, o_latent, stream);
+}
+
+void mla_merge_splits(const MlaShape& s, int tokens, int splits, const float* partial, float* o_latent,
+                      cudaStream_t stream) {
+  if (tokens == 0) return;
+  merge_splits_kernel<<<dim3(tokens, s.heads), kThreads, 0, stream>>>(s.heads, s.kv_lora_rank, splits, partial,
+                                                                       o_latent);
+  CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace r1::cuda

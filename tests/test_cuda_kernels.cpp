@@ -12,6 +12,7 @@
 #include "cpu/thread_pool.h"
 #include "cuda_test_util.h"
 #include "kernels/launch.h"
+#include "mla_test_util.h"
 #include "r1/number_formats.h"
 #include "r1/rope.h"
 
@@ -268,35 +269,6 @@ TEST_F(CudaKernels, RmsnormRopeSiluMatchCpu) {
   EXPECT_LT(relative_max_error(dsu.host(), su), 1e-6);
 }
 
-// A paged cache holding `caches` (one contiguous [length][width] block per sequence): every
-// sequence's pages taken from a shuffled pool, so no sequence's pages are in order.
-struct PagedTestCache {
-  std::vector<float> rows;       // [pages][page_size][width]
-  std::vector<int> page_table;   // [sequences][max_pages]
-  int max_pages = 0;
-
-  PagedTestCache(const std::vector<std::vector<float>>& caches, int width, int page_size) {
-    std::vector<int> pages_of;
-    for (const auto& c : caches) pages_of.push_back(int((c.size() / width + page_size - 1) / page_size));
-    max_pages = *std::max_element(pages_of.begin(), pages_of.end());
-    int total = 0;
-    for (int p : pages_of) total += p;
-    std::vector<int> pool(total);
-    std::iota(pool.begin(), pool.end(), 0);
-    std::shuffle(pool.begin(), pool.end(), std::mt19937(7));
-    rows.assign(size_t(total) * page_size * width, NAN);  // unwritten rows poison any stray read
-    page_table.assign(caches.size() * max_pages, -1);
-    int next = 0;
-    for (size_t s = 0; s < caches.size(); ++s) {
-      for (int i = 0; i < pages_of[s]; ++i) page_table[s * max_pages + i] = pool[next++];
-      for (size_t p = 0; p < caches[s].size() / width; ++p) {
-        const int page = page_table[s * max_pages + int(p) / page_size];
-        std::copy_n(&caches[s][p * width], width, &rows[(size_t(page) * page_size + p % page_size) * width]);
-      }
-    }
-  }
-};
-
 // Absorbed MLA attention against a float64 loop over the same cache, several sequences,
 // context lengths 1 and longer than a warp's stride, R1's latent width; the cache paged with
 // pages out of order and contexts spanning many pages (and a partial last page).
@@ -313,28 +285,7 @@ TEST_F(CudaKernels, MlaAttentionMatchesReference) {
   std::vector<float> q_latent = random_floats(size_t(tokens) * s.heads * s.kv_lora_rank, 30, 0.05f);
   std::vector<float> q = random_floats(size_t(tokens) * s.heads * qk, 31, 0.2f);
   const float scale = 0.1f;
-  std::vector<float> expected(size_t(tokens) * s.heads * s.kv_lora_rank);
-  for (int t = 0; t < tokens; ++t)
-    for (int h = 0; h < s.heads; ++h) {
-      const float* ql = &q_latent[(size_t(t) * s.heads + h) * s.kv_lora_rank];
-      const float* qpe = &q[(size_t(t) * s.heads + h) * qk + s.qk_nope];
-      const std::vector<float>& cache = caches[sequences[t]];
-      std::vector<double> scores(positions[t] + 1);
-      double max_score = -INFINITY, sum = 0;
-      for (int j = 0; j <= positions[t]; ++j) {
-        double sc = 0;
-        for (int c = 0; c < s.kv_lora_rank; ++c) sc += double(ql[c]) * cache[size_t(j) * width + c];
-        for (int r = 0; r < s.qk_rope; ++r) sc += double(qpe[r]) * cache[size_t(j) * width + s.kv_lora_rank + r];
-        scores[j] = sc * scale;
-        max_score = std::max(max_score, scores[j]);
-      }
-      for (auto& sc : scores) sum += (sc = std::exp(sc - max_score));
-      for (int c = 0; c < s.kv_lora_rank; ++c) {
-        double v = 0;
-        for (int j = 0; j <= positions[t]; ++j) v += scores[j] / sum * cache[size_t(j) * width + c];
-        expected[(size_t(t) * s.heads + h) * s.kv_lora_rank + c] = float(v);
-      }
-    }
+  const std::vector<float> expected = mla_attention_reference(s, q_latent, q, caches, sequences, positions, scale).out;
   DeviceVector<float> drows(paged.rows);
   DeviceVector<int> dtable(paged.page_table);
   const cuda::PagedCache cache{drows.get(), dtable.get(), paged.max_pages, page_size};

@@ -107,6 +107,23 @@ TEST(NumberFormats, Bf16) {
   EXPECT_TRUE(std::isnan(bf16_to_float(0x7FC1)));
 }
 
+// Encoding to bf16: every finite code survives the round trip; a float between two codes goes to
+// the nearer one, and exactly halfway to the one with an even last bit; NaN stays NaN.
+TEST(NumberFormats, FloatToBf16RoundsToNearestEven) {
+  for (int code = 0; code < 65536; ++code) {
+    const float f = bf16_to_float(uint16_t(code));
+    if (std::isnan(f)) {
+      EXPECT_TRUE(std::isnan(bf16_to_float(float_to_bf16(f)))) << "code " << code;
+    } else {
+      EXPECT_EQ(float_to_bf16(f), code) << "code " << code;
+    }
+  }
+  EXPECT_EQ(float_to_bf16(1.0f + 1.0f / 256), 0x3F80);                   // halfway, 0x3F80 even
+  EXPECT_EQ(float_to_bf16(1.0f + 3.0f / 256), 0x3F82);                   // halfway, 0x3F82 even
+  EXPECT_EQ(float_to_bf16(std::nextafter(1.0f + 1.0f / 256, 2.0f)), 0x3F81);  // just above halfway
+  EXPECT_EQ(float_to_bf16(-(1.0f + 1.0f / 256)), 0xBF80);
+}
+
 TEST(NumberFormats, F16AllCodes) {
   for (int code = 0; code < 65536; ++code) {
     const int sign = code >> 15, exponent = (code >> 10) & 31, mantissa = code & 1023;

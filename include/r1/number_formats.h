@@ -1,6 +1,7 @@
 // Decoding of the storage formats found in DeepSeek checkpoints to float32 (exact: every code
-// maps to one float), and the one encoder the engine needs, float32 -> e4m3 for the FP8 GEMM's
-// activations. Shared by the CPU backend, the CPU references of the tests and the CUDA kernels.
+// maps to one float), and the two encoders the engine needs: float32 -> e4m3 for the FP8 GEMM's
+// activations, float32 -> bf16 for the fast path's latent cache. Shared by the CPU backend, the
+// CPU references of the tests and the CUDA kernels.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +32,14 @@ R1_HD uint32_t float_to_bits(float f) {
 }
 
 R1_HD float bf16_to_float(uint16_t bits) { return bits_to_float(uint32_t(bits) << 16); }
+
+// The other way, for the bf16 cache's tests and benchmarks: round to nearest even, as
+// __float2bfloat16_rn does; NaN stays a (quiet) NaN.
+R1_HD uint16_t float_to_bf16(float f) {
+  if (f != f) return 0x7FC0;
+  const uint32_t bits = float_to_bits(f);
+  return uint16_t((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
 
 // IEEE binary16: 1 sign, 5 exponent (bias 15), 10 mantissa bits.
 R1_HD float f16_to_float(uint16_t h) {
