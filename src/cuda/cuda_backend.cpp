@@ -203,6 +203,9 @@ class CudaBackend final : public Backend {
  public:
   CudaBackend(const ModelConfig& config, const ModelWeights& weights, Numerics numerics)
       : cfg_(config), w_(weights), fast_(numerics == Numerics::fast) {
+    shape_ = {config.num_attention_heads, config.qk_nope_head_dim, config.qk_rope_head_dim, config.v_head_dim,
+              config.kv_lora_rank};
+    bf16_cache_ = fast_ && mla_attention_bf16_supports(shape_);
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     graphs_ = std::make_unique<StepGraphs>(stream_);
     int device = 0;
@@ -211,8 +214,6 @@ class CudaBackend final : public Backend {
     std::vector<float> frequencies;
     for (int i = 0; i < config.qk_rope_head_dim / 2; ++i) frequencies.push_back(rope_frequency(config.rope, i));
     rope_frequencies_ = upload(frequencies, "rope frequencies");
-    shape_ = {config.num_attention_heads, config.qk_nope_head_dim, config.qk_rope_head_dim, config.v_head_dim,
-              config.kv_lora_rank};
   }
   ~CudaBackend() override {
     graphs_.reset();
@@ -229,8 +230,8 @@ class CudaBackend final : public Backend {
     if (num_pages < 0 || page_size <= 0) fail("internal: KV cache of {} pages of {} positions", num_pages, page_size);
     num_pages_ = num_pages;
     page_size_ = page_size;
-    const size_t floats = size_t(cfg_.num_hidden_layers) * num_pages * page_size * cfg_.kv_cache_dim();
-    cache_ = cache_buffer_.reserve_as<float>(std::max<size_t>(floats, 1), "KV cache");
+    const size_t values = size_t(cfg_.num_hidden_layers) * num_pages * page_size * cfg_.kv_cache_dim();
+    cache_ = cache_buffer_.reserve(std::max<size_t>(values, 1) * (bf16_cache_ ? 2 : 4), "KV cache");
     sequence_pages_.clear();
     page_table_dirty_ = true;
     graphs_->clear();  // the cache's layout is baked into captured launches
@@ -263,7 +264,8 @@ class CudaBackend final : public Backend {
     tokens_ = d;
     positions_ = d + n_;
     sequences_ = d + 2 * n_;
-    attention_splits_ = mla_attention_splits(n_, cfg_.num_attention_heads, max_len_, multiprocessors_);
+    attention_splits_ = bf16_cache_ ? mla_attention_bf16_splits(n_, cfg_.num_attention_heads, max_len_, multiprocessors_)
+                                    : mla_attention_splits(n_, cfg_.num_attention_heads, max_len_, multiprocessors_);
     // Every host-side value the step's launches depend on; larger batches (prefill) run eagerly.
     std::vector<int> key;
     if (n_ <= kGraphMaxTokens) {
@@ -342,9 +344,11 @@ class CudaBackend final : public Backend {
     CUDA_CHECK(cudaMemcpy(d, page_table_host_.data(), page_table_host_.size() * sizeof(int), cudaMemcpyHostToDevice));
     page_table_dirty_ = false;
   }
-  PagedCache layer_cache(int layer) const {
-    const size_t layer_floats = size_t(num_pages_) * page_size_ * cfg_.kv_cache_dim();
-    return {cache_ + layer * layer_floats, static_cast<const int*>(page_table_.data()), max_pages_, page_size_};
+  template <typename T>
+  PagedCacheOf<T> layer_cache(int layer) const {
+    const size_t layer_values = size_t(num_pages_) * page_size_ * cfg_.kv_cache_dim();
+    return {static_cast<T*>(cache_) + layer * layer_values, static_cast<const int*>(page_table_.data()), max_pages_,
+            page_size_};
   }
   // Fast numerics take batches (prefill) through cuBLASLt's FP8 GEMM on FP8-quantized activations;
   // decode's few rows stay on the weight-streaming GEMV, already at the memory roofline.
@@ -384,6 +388,7 @@ class CudaBackend final : public Backend {
   const ModelConfig& cfg_;
   DeviceWeights w_;
   bool fast_;
+  bool bf16_cache_ = false;  // fast numerics, where the tensor-core attention takes the shape
   cudaStream_t stream_ = nullptr;
   MlaShape shape_{};
   float* rope_frequencies_ = nullptr;
@@ -402,7 +407,7 @@ class CudaBackend final : public Backend {
   int *tokens_ = nullptr, *positions_ = nullptr, *sequences_ = nullptr;
   DeviceBuffer batch_ints_, routing_ints_, cache_buffer_, page_table_;
   std::vector<DeviceBuffer> activations_, scratch_, owned_;
-  float* cache_ = nullptr;  // [layers][num_pages_][page_size_][kv_cache_dim]
+  void* cache_ = nullptr;  // [layers][num_pages_][page_size_][kv_cache_dim] of float, or bf16 (bf16_cache_)
   int num_pages_ = 0, page_size_ = 0, max_pages_ = 1;
   std::vector<std::vector<int>> sequence_pages_;
   std::vector<int> page_table_host_;
@@ -429,18 +434,25 @@ void CudaBackend::attention(int layer, Activation x, Activation out) {
   const float magnitude = rope_magnitude(cfg_.rope);
   rope_inplace(q, n, heads, heads * qk_dim, qk_dim, cfg_.qk_nope_head_dim, positions_, rope_frequencies_, rope_dim,
                magnitude, stream_);
-  const PagedCache cache = layer_cache(layer);
-  mla_cache_append(kv, n, latent, rope_dim, l.kv_a_norm, cfg_.rms_norm_eps, rope_frequencies_, magnitude,
-                   positions_, sequences_, cache, stream_);
-
   float* q_latent = scratch(6, size_t(n) * heads * latent);
   float* o_latent = scratch(7, size_t(n) * heads * latent);
   float* attn = scratch(8, size_t(n) * heads * cfg_.v_head_dim);
   mla_absorb_q(l.kv_b.view, shape_, q, n, q_latent, stream_);
   const int splits = attention_splits_;
   float* workspace = scratch(15, std::max<size_t>(1, mla_attention_workspace(shape_, n, splits)));
-  mla_attention(shape_, q_latent, q, positions_, sequences_, cache, cfg_.softmax_scale(), n, splits, workspace,
-                o_latent, stream_);
+  if (bf16_cache_) {
+    const PagedCacheBf16 cache = layer_cache<__nv_bfloat16>(layer);
+    mla_cache_append(kv, n, latent, rope_dim, l.kv_a_norm, cfg_.rms_norm_eps, rope_frequencies_, magnitude,
+                     positions_, sequences_, cache, stream_);
+    mla_attention_bf16(shape_, q_latent, q, positions_, sequences_, cache, cfg_.softmax_scale(), n, splits,
+                       workspace, o_latent, stream_);
+  } else {
+    const PagedCache cache = layer_cache<float>(layer);
+    mla_cache_append(kv, n, latent, rope_dim, l.kv_a_norm, cfg_.rms_norm_eps, rope_frequencies_, magnitude,
+                     positions_, sequences_, cache, stream_);
+    mla_attention(shape_, q_latent, q, positions_, sequences_, cache, cfg_.softmax_scale(), n, splits, workspace,
+                  o_latent, stream_);
+  }
   mla_v_out(l.kv_b.view, shape_, o_latent, n, attn, stream_);
   linear(l.o_proj, attn, n, out.data);
 }
