@@ -82,7 +82,8 @@ struct GoldenCase {
 };
 
 inline void PrintTo(const GoldenCase& c, std::ostream* os) {
-  *os << c.model << " chunk " << c.chunk << " ranks " << c.ranks;
+  *os << c.model << " chunk " << c.chunk;
+  if (c.ranks > 1) *os << " ranks " << c.ranks;
 }
 
 // gtest parameter name: "family/tiny-v3" and chunk 5 -> "family_tiny_v3_chunk5".
