@@ -9,7 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
+
 namespace r1 {
+
+// Thrown by a collective that another rank's failure ended: not a cause, a consequence.
+struct RankStopped : Error {
+  using Error::Error;
+};
 
 class Communicator {
  public:

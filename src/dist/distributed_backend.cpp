@@ -41,17 +41,25 @@ void DistributedBackend::rank_loop(int rank) {
       job = job_;
     }
     std::string error;
+    bool cause = false;  // this rank failed on its own, rather than being stopped by another
     try {
       (*job)(rank);
+    } catch (const RankStopped& e) {
+      error = e.what();
     } catch (const std::exception& e) {
       error = e.what();
+      cause = true;
+    }
+    if (!error.empty()) {
+      {
+        std::lock_guard lock(mutex_);
+        errors_[rank] = error;
+        const std::string who = fmt::format("rank {}", rank);
+        if (cause && first_error_.empty()) first_error_ = error.starts_with(who) ? error : who + ": " + error;
+      }
       comms_[rank]->abort(error);  // the others stop at their next collective instead of waiting
     }
     std::lock_guard lock(mutex_);
-    if (!error.empty()) {
-      errors_[rank] = error;
-      if (first_error_.empty()) first_error_ = fmt::format("rank {}: {}", rank, error);
-    }
     if (--pending_ == 0) done_.notify_all();
   }
 }
@@ -64,7 +72,11 @@ void DistributedBackend::on_ranks(const std::function<void(int)>& job) {
   ++generation_;
   start_.notify_all();
   done_.wait(lock, [&] { return pending_ == 0; });
-  if (first_error_.empty()) return;
+  int failed = -1;
+  for (int r = 0; r < options_.ranks && failed < 0; ++r)
+    if (!errors_[r].empty()) failed = r;
+  if (failed < 0) return;
+  if (first_error_.empty()) first_error_ = errors_[failed];  // only stopped ranks: a timeout's own message
   std::vector<int> stopped;
   for (int r = 0; r < options_.ranks; ++r)
     if (!errors_[r].empty() && !first_error_.starts_with(fmt::format("rank {}:", r))) stopped.push_back(r);

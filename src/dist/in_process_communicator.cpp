@@ -21,7 +21,7 @@ class InProcessGroup {
   // when the others do not arrive within the timeout (then aborts the group for everyone).
   void rendezvous(int rank, const char* collective) {
     std::unique_lock lock(mutex_);
-    if (aborted_) throw Error(fmt::format("rank {}: stopped at {}: {}", rank, collective, reason_));
+    if (aborted_) throw RankStopped(fmt::format("rank {}: stopped at {}: {}", rank, collective, reason_));
     const long generation = generation_;
     if (++arrived_ == world_) {
       arrived_ = 0;
@@ -38,7 +38,7 @@ class InProcessGroup {
       changed_.notify_all();
       throw Error(reason_);
     }
-    throw Error(fmt::format("rank {}: stopped at {}: {}", rank, collective, reason_));
+    throw RankStopped(fmt::format("rank {}: stopped at {}: {}", rank, collective, reason_));
   }
 
   void abort(const std::string& reason) {
