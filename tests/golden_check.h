@@ -1,4 +1,4 @@
-// Checks the CPU engine against a model directory's golden.safetensors (`tokens_i` I32 [T],
+// Checks the CPU engine (whole or sharded) against a model directory's golden.safetensors (`tokens_i` I32 [T],
 // `logits_i` F32 [T, vocab]): max|logits − golden| ≤ 1e-3 × std(golden) at every position.
 #pragma once
 
@@ -9,11 +9,13 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "cpu/cpu_backend.h"
+#include "dist/distributed_backend.h"
 #include "engine/score.h"
 #include "io/safetensors.h"
 #include "model/model.h"
@@ -21,10 +23,14 @@
 namespace r1 {
 
 // Feeds every prompt `chunk` tokens per forward call (0 = all at once), prints each prompt's
-// worst max|diff|/std, and returns the number of prompts checked.
-inline int check_against_golden(const std::string& dir, int chunk) {
+// worst max|diff|/std, and returns the number of prompts checked. ranks > 1: the CPU engine
+// sharded over that many in-process ranks, also compared with the unsharded engine.
+inline int check_against_golden(const std::string& dir, int chunk, int ranks = 1) {
   auto model = Model::load(dir);
-  CpuBackend backend(model->config, model->weights, 2);
+  CpuBackend whole(model->config, model->weights, 2);
+  std::unique_ptr<Backend> sharded;
+  if (ranks > 1) sharded = std::make_unique<DistributedBackend>(model->config, model->weights, DistributedOptions{ranks, 2});
+  Backend& backend = sharded ? *sharded : whole;
   SafetensorsFile golden(dir + "/golden.safetensors");
   const int vocab = model->config.vocab_size;
 
@@ -40,6 +46,8 @@ inline int check_against_golden(const std::string& dir, int chunk) {
     const float* expected = reinterpret_cast<const float*>(ref.data);
 
     std::vector<float> logits = teacher_forced_logits(backend, model->config, tokens, chunk);
+    std::vector<float> unsharded;
+    if (sharded) unsharded = teacher_forced_logits(whole, model->config, tokens, chunk);
     double worst_ratio = 0;
     for (size_t t = 0; t < tokens.size(); ++t) {
       const float* e = expected + t * vocab;
@@ -50,6 +58,12 @@ inline int check_against_golden(const std::string& dir, int chunk) {
       const double std_dev = std::sqrt(var / vocab);
       for (int v = 0; v < vocab; ++v)
         max_diff = std::max(max_diff, double(std::fabs(logits[t * vocab + v] - e[v])));
+      if (sharded) {
+        double from_whole = 0;
+        for (int v = 0; v < vocab; ++v)
+          from_whole = std::max(from_whole, double(std::fabs(logits[t * vocab + v] - unsharded[t * vocab + v])));
+        EXPECT_LE(from_whole, 1e-3 * std_dev) << "prompt " << i << " position " << t << ": sharded vs unsharded";
+      }
       EXPECT_FALSE(std::isnan(max_diff)) << "prompt " << i << " position " << t;
       EXPECT_LE(max_diff, 1e-3 * std_dev) << "prompt " << i << " position " << t;
       worst_ratio = std::max(worst_ratio, max_diff / std_dev);
@@ -63,14 +77,19 @@ inline int check_against_golden(const std::string& dir, int chunk) {
 // One golden comparison: a model directory under tests/data and how it is fed.
 struct GoldenCase {
   std::string model;
-  int chunk;  // tokens per forward call; 0 = the whole prompt in one call
+  int chunk;      // tokens per forward call; 0 = the whole prompt in one call
+  int ranks = 1;  // in-process ranks sharding the CPU engine
 };
 
-inline void PrintTo(const GoldenCase& c, std::ostream* os) { *os << c.model << " chunk " << c.chunk; }
+inline void PrintTo(const GoldenCase& c, std::ostream* os) {
+  *os << c.model << " chunk " << c.chunk;
+  if (c.ranks > 1) *os << " ranks " << c.ranks;
+}
 
 // gtest parameter name: "family/tiny-v3" and chunk 5 -> "family_tiny_v3_chunk5".
 inline std::string golden_case_name(const ::testing::TestParamInfo<GoldenCase>& info) {
   std::string name = info.param.model + "_chunk" + std::to_string(info.param.chunk);
+  if (info.param.ranks > 1) name += "_ranks" + std::to_string(info.param.ranks);
   for (char& c : name)
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
   return name;

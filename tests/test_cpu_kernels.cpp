@@ -3,6 +3,7 @@
 // a multiple of the vector width or of the 128-column FP8 block.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -130,6 +131,50 @@ TEST(CpuKernels, RowsAreBatchInvariant) {
           ASSERT_EQ(alone[o], batched[size_t(t) * out + o]) << k->name << " type " << int(type) << " token " << t;
       }
     }
+}
+
+// A view of rows [row0, row0 + out) and columns [col0, col0 + in) of a stored matrix (a rank's
+// shard), starting inside an FP8 scale block and off the vector width: its rows decode to the
+// same values as those columns of the whole matrix's rows, and its products agree with them.
+TEST(CpuKernels, ViewsOfAMatrixMatchTheWhole) {
+  std::mt19937 rng(4);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  const int rows = 300, cols = 333;
+  std::vector<const Kernels*> sets = simd_sets();
+  sets.push_back(kernels_for(Isa::portable));
+  for (WeightType type : kTypes) {
+    Matrix m = random_matrix(type, rows, cols, rng);
+    const int bytes = type == WeightType::f32 ? 4 : type == WeightType::fp8 ? 1 : 2;
+    for (auto [row0, col0, out, in] : {std::array{0, 111, 300, 111}, std::array{130, 45, 77, 200},
+                                       std::array{7, 256, 20, 77}, std::array{0, 0, 300, 333}}) {
+      Rows view = m.rows;
+      view.data = m.data.data() + (int64_t(row0) * cols + col0) * bytes;
+      view.out = out, view.in = in, view.stride = cols, view.row0 = row0, view.col0 = col0;
+      const int tokens = 3;
+      std::vector<float> x(size_t(tokens) * in), whole(padded(cols)), part(padded(in)), scratch(padded(in));
+      for (float& v : x) v = value(rng);
+      for (const Kernels* k : sets) {
+        std::vector<float> y(size_t(tokens) * out), one(out);
+        k->rows(view, x.data(), tokens, 0, out, y.data(), scratch.data());
+        k->rows(view, x.data(), 1, 0, out, one.data(), scratch.data());
+        for (int o = 0; o < out; ++o) {
+          kernels_for(Isa::portable)->decode_row(m.rows, row0 + o, whole.data());
+          k->decode_row(view, o, part.data());
+          for (int i = 0; i < in; ++i)
+            ASSERT_EQ(part[i], whole[col0 + i]) << k->name << " type " << int(type) << " row " << o << " col " << i;
+          ASSERT_EQ(one[o], y[o]) << k->name << ": a view's products are not batch invariant";
+          for (int t = 0; t < tokens; ++t) {
+            double want = 0, magnitude = 0;
+            for (int i = 0; i < in; ++i) {
+              want += double(whole[col0 + i]) * x[size_t(t) * in + i];
+              magnitude += std::fabs(double(whole[col0 + i]) * x[size_t(t) * in + i]);
+            }
+            ASSERT_NEAR(y[size_t(t) * out + o], want, 1e-6 * magnitude + 1e-30) << k->name << " type " << int(type);
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(CpuKernels, ReadSumAddsEveryValue) {

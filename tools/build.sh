@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake pkg-config libfmt-dev libcli11-dev nlohmann-json3-dev libgtest-dev libpcre2-dev libedit-dev ccache)
+packages=(build-essential cmake pkg-config libfmt-dev libcli11-dev nlohmann-json3-dev libgtest-dev libpcre2-dev libedit-dev ccache
+  libopenmpi-dev openmpi-bin)  # Open MPI: the mpirun bootstrap, built with CUDA + NCCL (src/dist/mpi_bootstrap.cpp)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -18,6 +18,7 @@ Command add_grade_command(CLI::App& app);
 Command add_run_command(CLI::App& app);
 Command add_chat_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
+Command add_plan_command(CLI::App& app);
 
 // The model used without --model: $R1_MODEL when set, else the embedded demo model, models/r1-demo,
 // found beside the build directory of the running binary (build/r1 -> models/) or, for a binary

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   r1::Command run = r1::add_run_command(app);
   r1::Command chat = r1::add_chat_command(app);
   r1::Command bench = r1::add_bench_command(app);
+  r1::Command plan = r1::add_plan_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
       if (sub->get_name() == "run") return run();
       if (sub->get_name() == "chat") return chat();
       if (sub->get_name() == "bench") return bench();
+      if (sub->get_name() == "plan") return plan();
     }
   } catch (const r1::Error& e) {
     fmt::print(stderr, "r1: error: {}\n", e.what());

@@ -44,6 +44,7 @@ struct ScoreOptions {
   std::string tokens;
   int chunk = 0;
   int threads = 0;
+  int ranks = 1;
   std::string device = "cpu";
   std::string numerics = "exact";
   std::string logits_out;
@@ -51,8 +52,9 @@ struct ScoreOptions {
 
 int run_score(const ScoreOptions& o) {
   const std::vector<int> tokens = parse_token_list(o.tokens);
+  check_layout(o.model, o.device, o.ranks);  // before loading anything
   auto model = Model::load(o.model);
-  auto backend = make_backend(o.device, *model, o.threads, parse_numerics(o.numerics));
+  auto backend = make_backend(o.device, *model, o.threads, parse_numerics(o.numerics), o.ranks);
   const auto start = std::chrono::steady_clock::now();
   const std::vector<float> logits = teacher_forced_logits(*backend, model->config, tokens, o.chunk);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -85,6 +87,8 @@ Command add_score_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--threads", options->threads, "CPU threads (0 = one per core)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--ranks", options->ranks, "shard the CPU engine over N in-process ranks (tensor + expert parallel)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--logits-out", options->logits_out, "write logits F32 [T, vocab] as safetensors");
   return [options] { return run_score(*options); };
 }

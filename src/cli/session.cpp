@@ -19,6 +19,8 @@ void add_model_flags(CLI::App* cmd, ModelFlags& f) {
   cmd->add_option("--numerics", f.numerics, "exact (float32 activations) or fast (FP8/BF16 tensor cores; cuda)")
       ->capture_default_str();
   cmd->add_option("--threads", f.threads, "CPU threads (0 = one per core)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--ranks", f.ranks, "shard the CPU engine over N in-process ranks (tensor + expert parallel)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--context", f.context,
                   fmt::format("positions per sequence, prompt included (0 = the model's, at most {})", kDefaultContext))
       ->check(CLI::NonNegativeNumber);
@@ -50,6 +52,7 @@ SamplingParams sampling_from(const ModelFlags& f) {
 }  // namespace
 
 Session::Session(const ModelFlags& f, bool need_tokenizer) : sampling_(sampling_from(f)), max_tokens_(f.max_tokens) {
+  check_layout(f.model, f.device, f.ranks);  // before loading anything
   model_ = Model::load(f.model);
   const int model_context = model_->config.max_position_embeddings;
   context_ = f.context > 0 ? f.context : std::min(model_context > 0 ? model_context : kDefaultContext, kDefaultContext);
@@ -66,7 +69,7 @@ Session::Session(const ModelFlags& f, bool need_tokenizer) : sampling_(sampling_
     const std::string probe = template_->render({{"user", "", {}}}, true);
     opens_thinking_ = probe.ends_with("<think>\n");
   }
-  backend_ = make_backend(f.device, *model_, f.threads, parse_numerics(f.numerics));
+  backend_ = make_backend(f.device, *model_, f.threads, parse_numerics(f.numerics), f.ranks);
 }
 
 std::vector<int> Session::encode_chat(const std::vector<ChatMessage>& messages) const {

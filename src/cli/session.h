@@ -23,6 +23,7 @@ struct ModelFlags {
   std::string device = "cpu";
   std::string numerics = "exact";
   int threads = 0;
+  int ranks = 1;          // > 1: the CPU engine sharded over in-process ranks
   int context = 0;        // 0: the model's max_position_embeddings, at most kDefaultContext
   int max_tokens = 0;     // 0: up to the context
   std::optional<float> temperature, top_p, min_p;
@@ -33,7 +34,7 @@ struct ModelFlags {
 // Positions per sequence unless --context says otherwise: R1 answers AIME in ~10k tokens.
 constexpr int kDefaultContext = 16384;
 
-void add_model_flags(CLI::App* cmd, ModelFlags& flags);     // --model --tokenizer --device --threads --context
+void add_model_flags(CLI::App* cmd, ModelFlags& flags);     // --model --tokenizer --device --threads --ranks --context
 void add_sampling_flags(CLI::App* cmd, ModelFlags& flags);  // --max-tokens --temperature --top-p --top-k --min-p --seed
 
 class Session {

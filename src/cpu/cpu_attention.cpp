@@ -12,7 +12,8 @@ namespace r1 {
 void CpuBackend::attention(int layer, Activation x, Activation out) {
   const Batch& batch = *batch_;
   const LayerWeights& lw = w_.layers[layer];
-  const int n = batch.size(), heads = cfg_.num_attention_heads, qk_dim = cfg_.qk_head_dim();
+  // This rank's heads (all of them unsharded); the latent cache is whole on every rank.
+  const int n = batch.size(), heads = rank().heads.size(), qk_dim = cfg_.qk_head_dim();
   const int latent_dim = cfg_.kv_lora_rank, rope_dim = cfg_.qk_rope_head_dim;
   const int cache_dim = cfg_.kv_cache_dim();
   const float rope_mag = rope_magnitude(cfg_.rope);
@@ -54,13 +55,14 @@ void CpuBackend::attention(int layer, Activation x, Activation out) {
     for (int h = begin; h < end; ++h) attend_head(layer, h, batch, q_.data(), attn_out_.data(), kv_b_rows);
   });
   linear(pool_, lw.o_proj, attn_out_.data(), n, out.data);
+  all_reduce(out);  // o_proj is split by its input columns: each rank holds a partial sum
 }
 
 // One head for every token of the batch. kv_b_rows: scratch for this head's W_UK and W_UV.
 void CpuBackend::attend_head(int layer, int head, const Batch& batch, const float* q, float* out,
                              std::vector<float>& kv_b_rows) {
   const LayerWeights& lw = w_.layers[layer];
-  const int heads = cfg_.num_attention_heads, qk_dim = cfg_.qk_head_dim();
+  const int heads = rank().heads.size(), qk_dim = cfg_.qk_head_dim();  // head: this rank's index
   const int nope = cfg_.qk_nope_head_dim, v_dim = cfg_.v_head_dim;
   const int latent_dim = cfg_.kv_lora_rank, rope_dim = cfg_.qk_rope_head_dim;
   const float scale = cfg_.softmax_scale();

@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "cpu/linear.h"
+#include "dist/shard_weights.h"
 
 namespace r1 {
 
@@ -25,7 +26,15 @@ void rmsnorm_row(const float* x, const float* weight, int n, float eps, float* o
 }
 
 CpuBackend::CpuBackend(const ModelConfig& config, const ModelWeights& weights, int threads)
-    : cfg_(config), w_(weights), pool_(threads) {
+    : CpuBackend(config, weights, threads, make_plan(config, 1), nullptr) {}
+
+CpuBackend::CpuBackend(const ModelConfig& config, const ModelWeights& weights, int threads, const ShardPlan& plan,
+                       Communicator& comm)
+    : CpuBackend(config, shard_weights(weights, config, plan.ranks.at(comm.rank())), threads, plan, &comm) {}
+
+CpuBackend::CpuBackend(const ModelConfig& config, ModelWeights shard, int threads, ShardPlan plan, Communicator* comm)
+    : cfg_(config), w_(std::move(shard)), plan_(std::move(plan)), comm_(comm), pool_(threads) {
+  const ModelWeights& weights = w_;
   for (const LayerWeights& l : weights.layers)
     norms_.push_back({decode_vector(l.input_layernorm), decode_vector(l.post_attention_layernorm),
                       decode_vector(l.q_a_layernorm), decode_vector(l.kv_a_layernorm),
@@ -62,9 +71,20 @@ float* CpuBackend::cache_row(int layer, int sequence, int position) {
   return cache_.data() + ((int64_t(layer) * num_pages_ + page) * page_size_ + row) * cfg_.kv_cache_dim();
 }
 
+void CpuBackend::all_reduce(Activation a) {
+  if (comm_) comm_->all_reduce_sum(a.data, size_t(a.tokens) * a.dim);
+}
+
+// Each rank writes the rows of its vocabulary range and zeros elsewhere; the sum is the lookup.
 void CpuBackend::embed(Activation h) {
-  for (int t = 0; t < batch_->size(); ++t)
-    decode_floats(*w_.embed_tokens, int64_t(batch_->tokens[t]) * h.dim, h.dim, h.data + int64_t(t) * h.dim);
+  for (int t = 0; t < batch_->size(); ++t) {
+    float* row = h.data + int64_t(t) * h.dim;
+    if (rank().vocab.contains(batch_->tokens[t]))
+      decode_floats(*w_.embed_tokens, int64_t(batch_->tokens[t]) * h.dim, h.dim, row);
+    else
+      std::fill(row, row + h.dim, 0.0f);
+  }
+  all_reduce(h);
 }
 
 void CpuBackend::rmsnorm(int layer, Norm which, Activation h, Activation delta, Activation out) {
@@ -103,10 +123,28 @@ void CpuBackend::run_mlp(const MlpWeights& w, const float* x, int tokens, float*
 
 void CpuBackend::mlp(int layer, Activation x, Activation out) {
   run_mlp(w_.layers[layer].mlp, x.data, x.tokens, out.data);
+  all_reduce(out);
 }
 
+// Each rank computes the logits of its vocabulary range; an all-gather of equal (padded)
+// pieces puts every range in place.
 void CpuBackend::lm_head(Activation x, float* host_logits) {
-  linear(pool_, w_.lm_head, x.data, x.tokens, host_logits);
+  if (!comm_) return linear(pool_, w_.lm_head, x.data, x.tokens, host_logits);
+  const int n = x.tokens, share = w_.lm_head.out, vocab = cfg_.vocab_size, world = comm_->world();
+  const int padded = plan_.max_vocab_share();
+  rank_logits_.resize(size_t(n) * share);
+  padded_logits_.assign(size_t(n) * padded, 0.0f);
+  gathered_logits_.resize(size_t(world) * n * padded);
+  linear(pool_, w_.lm_head, x.data, n, rank_logits_.data());
+  for (int t = 0; t < n; ++t)
+    std::copy_n(rank_logits_.data() + int64_t(t) * share, share, padded_logits_.data() + int64_t(t) * padded);
+  comm_->all_gather(padded_logits_.data(), size_t(n) * padded, gathered_logits_.data());
+  for (int r = 0; r < world; ++r) {
+    const Range v = plan_.ranks[r].vocab;
+    for (int t = 0; t < n; ++t)
+      std::copy_n(gathered_logits_.data() + (int64_t(r) * n + t) * padded, v.size(),
+                  host_logits + int64_t(t) * vocab + v.begin);
+  }
 }
 
 }  // namespace r1

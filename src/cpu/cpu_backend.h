@@ -1,10 +1,14 @@
 // The CPU backend: float32 activations, weights read in place from the checkpoint mapping
 // (FP8 and BF16 decoded row by row inside the products), and a latent KV cache per sequence.
+// Sharded, it is one rank of a group: it holds its RankPlan's slices of the weights and
+// combines partial results through the communicator inside the ops (src/dist/plan.h).
 #pragma once
 
 #include <vector>
 
 #include "cpu/thread_pool.h"
+#include "dist/communicator.h"
+#include "dist/plan.h"
 #include "model/backend.h"
 #include "model/config.h"
 #include "model/weights.h"
@@ -14,6 +18,9 @@ namespace r1 {
 class CpuBackend final : public Backend {
  public:
   CpuBackend(const ModelConfig& config, const ModelWeights& weights, int threads);
+  // Rank comm.rank() of a model sharded by `plan`; `comm` connects it to the other ranks.
+  CpuBackend(const ModelConfig& config, const ModelWeights& weights, int threads, const ShardPlan& plan,
+             Communicator& comm);
 
   Activation activation(int slot, int tokens, int dim) override;
   void configure_kv_cache(int num_pages, int page_size) override;
@@ -35,6 +42,9 @@ class CpuBackend final : public Backend {
     std::vector<float> input, post_attention, q_a, kv_a, router_bias;
   };
 
+  CpuBackend(const ModelConfig& config, ModelWeights shard, int threads, ShardPlan plan, Communicator* comm);
+  const RankPlan& rank() const { return plan_.ranks[comm_ ? comm_->rank() : 0]; }
+  void all_reduce(Activation a);  // sum of the ranks' partial results (nothing unsharded)
   // The cached row [kv_lora_rank + qk_rope] (normed latent c, roped k_pe) of a position.
   float* cache_row(int layer, int sequence, int position);
   void run_mlp(const MlpWeights& w, const float* x, int tokens, float* out);
@@ -42,7 +52,9 @@ class CpuBackend final : public Backend {
                    std::vector<float>& kv_b_rows);
 
   const ModelConfig& cfg_;
-  const ModelWeights& w_;
+  const ModelWeights w_;  // views: the whole model, or this rank's slices
+  const ShardPlan plan_;  // a plan of one rank when unsharded
+  Communicator* comm_ = nullptr;
   ThreadPool pool_;
   const Batch* batch_ = nullptr;  // the batch of the forward call in progress
   std::vector<LayerNorms> norms_;
@@ -55,7 +67,7 @@ class CpuBackend final : public Backend {
   std::vector<std::vector<float>> activations_;
   // Scratch reused across calls so the decode loop does not allocate once warmed up.
   std::vector<float> q_latent_, q_, kv_, attn_out_, gate_, up_, router_logits_, gathered_,
-      expert_out_;
+      expert_out_, rank_logits_, padded_logits_, gathered_logits_;
 };
 
 // out = x · rsqrt(mean(x²) + eps) · weight, for one row of n values.

@@ -1,5 +1,6 @@
 // Mixture of experts on the CPU: route every token, run each chosen expert once over all the
-// tokens that picked it, add the weighted results and the shared experts.
+// tokens that picked it, add the weighted results and the shared experts. Sharded, each rank
+// runs its own experts and its slice of the shared experts, and the ranks' sums are added.
 #include <vector>
 
 #include "cpu/cpu_backend.h"
@@ -25,8 +26,9 @@ void CpuBackend::moe(int layer, Activation x, Activation out) {
   auto copies = std::vector<std::vector<int>>(size_t(experts));
   for (int i = 0; i < n * top_k; ++i) copies[chosen[i]].push_back(i);
 
+  // Every rank routes every token the same way, and runs only the experts it owns.
   std::fill(out.data, out.data + int64_t(n) * hidden, 0.0f);
-  for (int e = 0; e < experts; ++e) {
+  for (int e = rank().experts.begin; e < rank().experts.end; ++e) {
     const int m = int(copies[e].size());
     if (m == 0) continue;
     gathered_.resize(size_t(m) * hidden);
@@ -48,6 +50,7 @@ void CpuBackend::moe(int layer, Activation x, Activation out) {
     run_mlp(lw.shared_experts, x.data, n, expert_out_.data());
     for (int64_t i = 0; i < int64_t(n) * hidden; ++i) out.data[i] += expert_out_[i];
   }
+  all_reduce(out);  // routed experts and the shared experts' slices: one sum over the ranks
 }
 
 }  // namespace r1

@@ -21,10 +21,12 @@ simd::WeightType weight_type(const TensorView& t) {
 }
 
 simd::Rows rows_of(const Linear& w) {
-  simd::Rows r{weight_type(*w.weight), w.weight->data, nullptr, w.out, w.in, w.block, 0};
+  const int64_t stride = w.weight->shape.back();  // columns of the stored weight (w may be a view)
+  const uint8_t* first = w.weight->data + (int64_t(w.row0) * stride + w.col0) * int64_t(dtype_size(w.weight->dtype));
+  simd::Rows r{weight_type(*w.weight), first, nullptr, w.out, w.in, w.block, 0, stride, w.row0, w.col0};
   if (r.type == simd::WeightType::fp8) {
     r.scales = reinterpret_cast<const float*>(w.scale_inv->data);
-    r.scale_cols = (w.in + w.block - 1) / w.block;
+    r.scale_cols = int((stride + w.block - 1) / w.block);
   }
   return r;
 }

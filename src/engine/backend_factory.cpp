@@ -2,6 +2,8 @@
 
 #include "common/error.h"
 #include "cpu/cpu_backend.h"
+#include "dist/distributed_backend.h"
+#include "dist/plan.h"
 #ifdef R1_HAVE_CUDA
 #include "cuda/cuda_backend.h"
 #endif
@@ -14,12 +16,31 @@ Numerics parse_numerics(const std::string& name) {
   fail("--numerics: unknown mode '{}' (exact, fast)", name);
 }
 
-std::unique_ptr<Backend> make_backend(const std::string& device, const Model& model, int threads, Numerics numerics) {
-  if (device == "cpu") {
-    if (numerics == Numerics::fast)
-      fail("--numerics fast: the CPU backend computes in exact numerics only so far; use --device cuda or --numerics exact");
-    return std::make_unique<CpuBackend>(model.config, model.weights, threads);
+void check_layout(const std::string& model_dir, const std::string& device, int ranks) {
+  if (ranks < 1) fail("--ranks {}: need at least 1", ranks);
+  if (ranks == 1) return;
+  if (device != "cpu")
+    fail("--ranks {}: in-process ranks shard the CPU engine only (--device cpu); sharding over GPUs is not built yet",
+         ranks);
+  try {
+    make_plan(load_config(model_dir), ranks);
+  } catch (const Error& e) {
+    fail("--ranks {}: {}", ranks, e.what());
   }
+}
+
+std::unique_ptr<Backend> make_backend(const std::string& device, const Model& model, int threads, Numerics numerics,
+                                      int ranks) {
+  if (device == "cpu" && numerics == Numerics::fast)
+    fail("--numerics fast: the CPU backend computes in exact numerics only so far; use --device cuda or --numerics exact");
+  if (ranks > 1) {
+    if (device != "cpu") fail("--ranks {}: in-process ranks shard the CPU engine only (--device cpu)", ranks);
+    DistributedOptions options;
+    options.ranks = ranks;
+    options.threads = threads;
+    return std::make_unique<DistributedBackend>(model.config, model.weights, options);
+  }
+  if (device == "cpu") return std::make_unique<CpuBackend>(model.config, model.weights, threads);
   if (device == "cuda") {
 #ifdef R1_HAVE_CUDA
     return make_cuda_backend(model.config, model.weights, numerics);

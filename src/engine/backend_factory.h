@@ -1,4 +1,4 @@
-// Chooses the backend named by --device.
+// Chooses the backend named by --device (and --ranks).
 #pragma once
 
 #include <memory>
@@ -9,9 +9,14 @@
 
 namespace r1 {
 
-// device: "cpu" or "cuda". threads: CPU threads (0 = one per core).
+// Refuses, before anything is loaded, a layout that cannot run: --ranks with a device other
+// than the CPU, or a rank count that does not divide the model's attention heads.
+void check_layout(const std::string& model_dir, const std::string& device, int ranks);
+
+// device: "cpu" or "cuda". threads: CPU threads (0 = one per core), shared by all ranks.
+// ranks > 1: the CPU engine sharded over that many in-process ranks.
 std::unique_ptr<Backend> make_backend(const std::string& device, const Model& model, int threads,
-                                      Numerics numerics = Numerics::exact);
+                                      Numerics numerics = Numerics::exact, int ranks = 1);
 
 // "exact" or "fast" (the --numerics flag).
 Numerics parse_numerics(const std::string& name);

@@ -104,6 +104,22 @@ LayerWeights bind_layer(Binder& b, const ModelConfig& c, int index) {
 
 }  // namespace
 
+Linear output_slice(const Linear& w, int begin, int end) {
+  if (begin < 0 || end > w.out || begin > end) fail("internal: rows [{}, {}) of a {}-row weight", begin, end, w.out);
+  Linear s = w;
+  s.row0 += begin;
+  s.out = end - begin;
+  return s;
+}
+
+Linear input_slice(const Linear& w, int begin, int end) {
+  if (begin < 0 || end > w.in || begin > end) fail("internal: columns [{}, {}) of a {}-column weight", begin, end, w.in);
+  Linear s = w;
+  s.col0 += begin;
+  s.in = end - begin;
+  return s;
+}
+
 ModelWeights bind_weights(const Checkpoint& checkpoint, const ModelConfig& config) {
   Binder b(checkpoint, config);
   ModelWeights w;

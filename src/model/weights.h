@@ -11,11 +11,19 @@ namespace r1 {
 
 // y = x · Wᵀ with W [out, in] in F32/F16/BF16, or F8_E4M3 with block scales:
 // W[i][j] = e4m3(q[i][j]) * scale_inv[i / block][j / block].
+// A Linear may be a view of part of the stored weight (a rank's shard): rows [row0, row0 + out)
+// and columns [col0, col0 + in) of `weight`; scale_inv stays the whole tensor's.
 struct Linear {
   const TensorView* weight = nullptr;
-  const TensorView* scale_inv = nullptr;  // [ceil(out/block), ceil(in/block)] F32, FP8 only
+  const TensorView* scale_inv = nullptr;  // [ceil(rows/block), ceil(cols/block)] F32 of the stored weight, FP8 only
   int out = 0, in = 0, block = 0;
+  int row0 = 0, col0 = 0;
 };
+
+// Rows [begin, end) of w's output (a column-parallel shard), or columns [begin, end) of its
+// input (a row-parallel shard); views, nothing copied.
+Linear output_slice(const Linear& w, int begin, int end);
+Linear input_slice(const Linear& w, int begin, int end);
 
 struct MlpWeights {  // down(silu(gate(x)) * up(x))
   Linear gate, up;   // [width, hidden]

@@ -13,13 +13,18 @@ enum class Isa { portable, avx2, avx512 };
 
 enum class WeightType { f32, bf16, f16, fp8 };
 
-// A [out, in] weight matrix as stored in the checkpoint. FP8: W[o][i] =
-// e4m3(codes[o][i]) · scales[(o / block) · scale_cols + i / block], block a multiple of 16.
+// A [out, in] weight matrix as stored in the checkpoint, or a block of one (a rank's shard):
+// row o starts `stride` elements after row o - 1 (stride 0: in), and the view's [0][0] is the
+// stored matrix's [row0][col0]. FP8: W[o][i] = e4m3(codes[o][i]) ·
+// scales[((row0 + o) / block) · scale_cols + (col0 + i) / block], block a multiple of 16;
+// scales and scale_cols are those of the whole stored matrix, so a view may start mid-block.
 struct Rows {
   WeightType type = WeightType::f32;
   const void* data = nullptr;
   const float* scales = nullptr;  // FP8 only
   int out = 0, in = 0, block = 0, scale_cols = 0;
+  int64_t stride = 0;
+  int row0 = 0, col0 = 0;
 };
 
 // Lanes a scratch row must be padded to (zeros past `in`) for every kernel set.

@@ -33,7 +33,8 @@ typename V::F decode(const uint8_t* p) {
 template <class V, WeightType T>
 typename V::F load_weights(const Rows& w, int row, int i) {
   constexpr int W = V::W, bytes = weight_bytes(T);
-  const uint8_t* p = static_cast<const uint8_t*>(w.data) + (int64_t(row) * w.in + i) * bytes;
+  const int64_t stride = w.stride ? w.stride : w.in;
+  const uint8_t* p = static_cast<const uint8_t*>(w.data) + (int64_t(row) * stride + i) * bytes;
   if (w.in - i >= W) return decode<V, T>(p);
   alignas(64) uint8_t pad[W * 4] = {};  // the last partial chunk, zero padded
   for (int k = 0; k < (w.in - i) * bytes; ++k) pad[k] = p[k];
@@ -42,15 +43,16 @@ typename V::F load_weights(const Rows& w, int row, int i) {
 
 // Σ_i load(i) · x[i] · scale(i) over [0, in): sums of each block (FP8 scale block, or all of
 // `in`) in four accumulators of W lanes, scaled once per block (scales[b] · kFp8Unit; nullptr:
-// no scales). The order depends only on `in` and the block, never on where the weights come
-// from, so the fused and the decoded-row paths agree bit for bit (batch invariance).
+// no scales). A view starting `phase` columns into a block (a column shard) has a shorter
+// first block. The order depends only on `in`, the block and the phase, never on where the
+// weights come from, so the fused and the decoded-row paths agree bit for bit (batch invariance).
 template <class V, class Load>
-float dot_row(Load load, const float* scales, int block, const float* x, int in) {
+float dot_row(Load load, const float* scales, int block, int phase, const float* x, int in) {
   constexpr int W = V::W;
   using F = typename V::F;
   F a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
-  for (int b = 0, block_index = 0; b < in; b += block, ++block_index) {
-    const int end = in - b < block ? in : b + block;
+  for (int b = 0, block_index = 0; b < in; b = (block_index + 1) * block - phase, ++block_index) {
+    const int end = in < (block_index + 1) * block - phase ? in : (block_index + 1) * block - phase;
     F b0 = V::zero(), b1 = V::zero(), b2 = V::zero(), b3 = V::zero();
     int i = b;
     for (; i + 4 * W <= end; i += 4 * W) {
@@ -75,41 +77,51 @@ float dot_row(Load load, const float* scales, int block, const float* x, int in)
   return V::reduce(V::add(V::add(a0, a1), V::add(a2, a3)));
 }
 
+// The scales of the block holding the view's row `row`, column 0 (FP8; else nullptr).
 template <class V, WeightType T>
 const float* row_scales(const Rows& w, int row) {
-  return T == WeightType::fp8 ? w.scales + int64_t(row / w.block) * w.scale_cols : nullptr;
+  return T == WeightType::fp8 ? w.scales + int64_t((w.row0 + row) / w.block) * w.scale_cols + w.col0 / w.block
+                              : nullptr;
 }
 
 // Row `row` of W as float32 into out[0, w.in); FP8 scaled unless `unscaled`.
 template <class V, WeightType T>
 void decode_row_typed(const Rows& w, int row, float* out, bool unscaled = false) {
   const float* scales = unscaled ? nullptr : row_scales<V, T>(w, row);
+  const int phase = scales ? w.col0 % w.block : 0;
+  // A chunk of W lanes straddles two scale blocks when the view starts off a lane boundary:
+  // then decode unscaled and scale value by value (the products are the same, exactly).
+  const bool per_value = phase % V::W != 0;
   auto chunk = [&](int i) {
     const typename V::F v = load_weights<V, T>(w, row, i);
-    return scales ? V::mul(v, V::set1(scales[i / w.block] * kFp8Unit)) : v;
+    return scales && !per_value ? V::mul(v, V::set1(scales[(i + phase) / w.block] * kFp8Unit)) : v;
   };
   int i = 0;
   for (; i + V::W <= w.in; i += V::W) V::store(out + i, chunk(i));
-  if (i == w.in) return;
-  alignas(64) float tail[V::W];
-  V::store(tail, chunk(i));
-  for (int k = 0; i + k < w.in; ++k) out[i + k] = tail[k];
+  if (i < w.in) {
+    alignas(64) float tail[V::W];
+    V::store(tail, chunk(i));
+    for (int k = 0; i + k < w.in; ++k) out[i + k] = tail[k];
+  }
+  if (scales && per_value)
+    for (int j = 0; j < w.in; ++j) out[j] *= scales[(j + phase) / w.block] * kFp8Unit;
 }
 
 template <class V, WeightType T>
 void rows_typed(const Rows& w, const float* x, int tokens, int begin, int end, float* y, float* scratch) {
   const int block = T == WeightType::fp8 ? w.block : w.in;
+  const int phase = T == WeightType::fp8 ? w.col0 % w.block : 0;
   for (int o = begin; o < end; ++o) {
     const float* scales = row_scales<V, T>(w, o);
     if (tokens == 1) {  // decode on the fly: the weights go from memory straight to the FMAs
-      y[o] = dot_row<V>([&](int i) { return load_weights<V, T>(w, o, i); }, scales, block, x, w.in);
+      y[o] = dot_row<V>([&](int i) { return load_weights<V, T>(w, o, i); }, scales, block, phase, x, w.in);
       continue;
     }
     // Once per row, then read from L1/L2 by every token.
     decode_row_typed<V, T>(w, o, scratch, /*unscaled=*/true);
     for (int i = w.in; i < padded(w.in); ++i) scratch[i] = 0;
     for (int t = 0; t < tokens; ++t)
-      y[int64_t(t) * w.out + o] = dot_row<V>([&](int i) { return V::load(scratch + i); }, scales, block,
+      y[int64_t(t) * w.out + o] = dot_row<V>([&](int i) { return V::load(scratch + i); }, scales, block, phase,
                                              x + int64_t(t) * w.in, w.in);
   }
 }

@@ -12,7 +12,7 @@ namespace r1::simd {
 namespace {
 
 void decode_row(const Rows& w, int row, float* out) {
-  const int64_t first = int64_t(row) * w.in;
+  const int64_t first = int64_t(row) * (w.stride ? w.stride : w.in);
   switch (w.type) {
     case WeightType::f32:
       std::memcpy(out, static_cast<const float*>(w.data) + first, size_t(w.in) * 4);
@@ -26,18 +26,15 @@ void decode_row(const Rows& w, int row, float* out) {
     case WeightType::fp8: break;
   }
   const uint8_t* codes = static_cast<const uint8_t*>(w.data) + first;
-  const float* scales = w.scales + int64_t(row / w.block) * w.scale_cols;
-  for (int b = 0; b < w.scale_cols; ++b) {
-    const int begin = b * w.block, end = std::min(w.in, begin + w.block);
-    for (int j = begin; j < end; ++j) out[j] = e4m3_to_float(codes[j]) * scales[b];
-  }
+  const float* scales = w.scales + int64_t((w.row0 + row) / w.block) * w.scale_cols;
+  for (int j = 0; j < w.in; ++j) out[j] = e4m3_to_float(codes[j]) * scales[(w.col0 + j) / w.block];
 }
 
 void rows(const Rows& w, const float* x, int tokens, int begin, int end, float* y, float* scratch) {
   for (int o = begin; o < end; ++o) {
     const float* wrow = scratch;
     if (w.type == WeightType::f32)
-      wrow = static_cast<const float*>(w.data) + int64_t(o) * w.in;
+      wrow = static_cast<const float*>(w.data) + int64_t(o) * (w.stride ? w.stride : w.in);
     else
       decode_row(w, o, scratch);
     for (int t = 0; t < tokens; ++t) y[int64_t(t) * w.out + o] = dot(x + int64_t(t) * w.in, wrow, w.in);
