@@ -31,30 +31,45 @@ double cosine(const float* a, const float* b, int n) {
   return ab / std::sqrt(aa * bb);
 }
 
-TEST(CudaFast, DemoModelLogitsFollowCpuExact) {
-  R1_REQUIRE_GPU();
+// Worst per-position cosine between the GPU's fast logits and the CPU's exact ones over the
+// trainer's sequences, fed `chunk` tokens per forward call.
+double worst_cosine_against_cpu_exact(int chunk) {
   auto model = Model::load(kDemoModel.string());
   CpuBackend cpu(model->config, model->weights, 0);
   auto gpu = make_cuda_backend(model->config, model->weights, Numerics::fast);
   SafetensorsFile refs((kDemoModel / "trainer_logits.safetensors").string());
   const int vocab = model->config.vocab_size;
+  double worst = 1;
   int checked = 0;
-  for (int i = 0; refs.tensors().count(fmt::format("tokens_{}", i)); ++i) {
+  for (int i = 0; refs.tensors().count(fmt::format("tokens_{}", i)); ++i, ++checked) {
     const TensorView& t = refs.tensors().at(fmt::format("tokens_{}", i));
     std::vector<int> tokens(size_t(t.numel()));
     std::memcpy(tokens.data(), t.data, t.bytes);
     const std::vector<float> exact = teacher_forced_logits(cpu, model->config, tokens, 0);
-    for (int chunk : {0, 1}) {
-      const std::vector<float> fast = teacher_forced_logits(*gpu, model->config, tokens, chunk);
-      double worst = 1;
-      for (size_t p = 0; p < tokens.size(); ++p)
-        worst = std::min(worst, cosine(fast.data() + p * vocab, exact.data() + p * vocab, vocab));
-      EXPECT_GE(worst, 0.995) << "sequence " << i << ", chunk " << chunk;
-      std::printf("  sequence %d (%zu tokens), chunk %d: worst cosine %.6f\n", i, tokens.size(), chunk, worst);
-      ++checked;
-    }
+    const std::vector<float> fast = teacher_forced_logits(*gpu, model->config, tokens, chunk);
+    double sequence_worst = 1;
+    for (size_t p = 0; p < tokens.size(); ++p)
+      sequence_worst = std::min(sequence_worst, cosine(fast.data() + p * vocab, exact.data() + p * vocab, vocab));
+    std::printf("  sequence %d (%zu tokens), chunk %d: worst cosine %.6f\n", i, tokens.size(), chunk, sequence_worst);
+    worst = std::min(worst, sequence_worst);
   }
   EXPECT_GT(checked, 0);
+  return worst;
+}
+
+// One token per call: the decode path (weight-streaming GEMV on float32 activations, BF16
+// latent cache, tensor-core attention).
+TEST(CudaFast, DemoModelDecodeLogitsFollowCpuExact) {
+  R1_REQUIRE_GPU();
+  EXPECT_GE(worst_cosine_against_cpu_exact(1), 0.995);
+}
+
+// Whole sequences per call: the prefill path, whose projections take FP8 activations (1x128
+// blocks) through the FP8 GEMM. The demo model was trained without FP8 in the loop (unlike R1),
+// and this is where it loses most (issue 11's bar, not met on 2026-11-23: worst 0.916).
+TEST(CudaFast, DemoModelPrefillLogitsFollowCpuExact) {
+  R1_REQUIRE_GPU();
+  EXPECT_GE(worst_cosine_against_cpu_exact(0), 0.995);
 }
 
 TEST(CudaFast, DemoModelAccuracyWithinOnePointOfCpuExact) {

@@ -6,11 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf .gpu && mkdir -p .gpu/build/tests .gpu/lib
 mkdir -p .gpu/build/bench && cp build/bench/bench_kernels build/bench/bench_decode .gpu/build/bench/ && cp build/r1 build/libr1cuda.so build/CTestTestfile.cmake .gpu/build/
-cp build/tests/CTestTestfile.cmake build/tests/test_cuda_* .gpu/build/tests/
+cp build/tests/CTestTestfile.cmake build/tests/test_cuda_* build/tests/test_nccl .gpu/build/tests/
 # CTest includes every test file it lists; keep the CPU ones' definitions so it can parse them.
 cp build/tests/*_include.cmake build/tests/*_tests.cmake .gpu/build/tests/ 2>/dev/null || true
 cp -L /lib/x86_64-linux-gnu/libfmt.so.9 .gpu/lib/
-strip .gpu/build/r1 .gpu/build/bench/* $(ls .gpu/build/tests/test_cuda_* | grep -v cmake)  # the carry limit counts every byte
+strip .gpu/build/r1 .gpu/build/bench/* $(ls .gpu/build/tests/test_cuda_* .gpu/build/tests/test_nccl | grep -v cmake)  # the carry limit counts every byte
 # The binaries name this checkout's absolute path (test data, CTest files, the library's
 # rpath): on the device the same path is made to point at the copy it runs in.
 source_dir=$(pwd)
