@@ -241,7 +241,9 @@ class CudaBackend final : public Backend {
     for (int page : pages)
       if (page < 0 || page >= num_pages_) fail("internal: KV cache page {} outside [0, {})", page, num_pages_);
     if (int(sequence_pages_.size()) <= slot) sequence_pages_.resize(size_t(slot) + 1);
-    sequence_pages_[slot].assign(pages.begin(), pages.end());
+    std::vector<int>& mine = sequence_pages_[slot];
+    if (std::equal(mine.begin(), mine.end(), pages.begin(), pages.end())) return;  // re-sent every step
+    mine.assign(pages.begin(), pages.end());
     page_table_dirty_ = true;
   }
 
@@ -259,8 +261,8 @@ class CudaBackend final : public Backend {
     packed.insert(packed.end(), batch.positions.begin(), batch.positions.end());
     packed.insert(packed.end(), batch.sequences.begin(), batch.sequences.end());
     int* d = batch_ints_.reserve_as<int>(packed.size(), "batch");
+    // From pageable memory the copy is staged before the call returns: `packed` may go.
     CUDA_CHECK(cudaMemcpyAsync(d, packed.data(), packed.size() * sizeof(int), cudaMemcpyHostToDevice, stream_));
-    CUDA_CHECK(cudaStreamSynchronize(stream_));  // `packed` is freed on return
     tokens_ = d;
     positions_ = d + n_;
     sequences_ = d + 2 * n_;
