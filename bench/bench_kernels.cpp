@@ -201,7 +201,9 @@ __nv_bfloat16* alloc_bf16(size_t n, uint32_t seed, float scale) {
 // heads it does 2·(576+512)·128 FLOP per 1152-byte row, ≈242 FLOP/byte: about the H100's ratio
 // of tensor throughput to bandwidth, so both ceilings are printed, and the roofline of the two;
 // 16 heads (≈30 FLOP/byte) is bandwidth-bound. Small caches are repeated in copies that together
-// exceed L2 four times over, used in turn, so that every call reads its cache from HBM.
+// exceed L2 four times over, used in turn, so that every call reads its cache from HBM. Every
+// pipeline configuration of the kernel is timed (one JSON line each); the table keeps the
+// automatic choice and the fastest per point.
 void bench_mla_decode_bf16(const Ceilings& c, int sms, size_t l2_bytes, std::vector<std::string>& table) {
   // Caches are tiled from one random block (timing does not depend on the values; generating
   // hundreds of millions of them on the host would).
@@ -241,29 +243,67 @@ void bench_mla_decode_bf16(const Ceilings& c, int sms, size_t l2_bytes, std::vec
       float* q = alloc_floats(size_t(p.batch) * s.heads * (s.qk_nope + s.qk_rope), 5, 0.1f);
       float *out, *workspace;
       CUDA_CHECK(cudaMalloc(&out, size_t(p.batch) * s.heads * s.kv_lora_rank * 4));
-      const int splits = mla_attention_bf16_splits(p.batch, s.heads, p.context, sms);
-      CUDA_CHECK(cudaMalloc(&workspace, std::max<size_t>(1, mla_attention_workspace(s, p.batch, splits)) * 4));
-      int call = 0;
-      const double ms = time_ms([&] {
-        const PagedCacheBf16 paged{caches[call++ % copies], dtable, pages_per_sequence, kPage};
-        mla_attention_bf16(s, q_latent, q, dints, dints + p.batch, paged, 0.1f, p.batch, splits, workspace, out,
-                           nullptr);
-      });
-      const double flops = 2.0 * (width + s.kv_lora_rank) * s.heads * double(p.batch) * p.context;
-      const double gbs = cache_bytes / (ms * 1e-3) / 1e9, tflops = flops / (ms * 1e-3) / 1e12;
-      // Every byte the kernel must move: the cache plus the float32 queries in and outputs out.
-      const double io_gbs = (cache_bytes + 4.0 * (q_values + size_t(p.batch) * s.heads * s.kv_lora_rank)) /
-                            (ms * 1e-3) / 1e9;
-      const double roofline_ms = 1e3 * std::max(cache_bytes / (c.bandwidth_gbs * 1e9), flops / (c.bf16_tflops * 1e12));
-      fmt::print("{{\"bench\":\"mla_decode_bf16\",\"heads\":{},\"batch\":{},\"context\":{},\"splits\":{},\"ms\":{:.4f},"
-                 "\"cache_gbs\":{:.0f},\"io_gbs\":{:.0f},\"pct_bandwidth\":{:.1f},\"tflops\":{:.1f},\"pct_bf16_peak\":{:.1f},"
-                 "\"flop_per_byte\":{:.1f},\"pct_roofline\":{:.1f}}}\n",
-                 heads, p.batch, p.context, splits, ms, gbs, io_gbs, 100 * gbs / c.bandwidth_gbs, tflops,
-                 100 * tflops / c.bf16_tflops, flops / cache_bytes, 100 * roofline_ms / ms);
-      table.push_back(fmt::format("mla_decode_bf16 h={:<3} b={:<3} ctx={:<5} {:9.3f} ms {:7.0f} GB/s {:5.1f}% of copy bw "
-                                  "{:6.1f} TFLOP/s {:5.1f}% bf16 peak {:5.1f}% of roofline",
-                                  heads, p.batch, p.context, ms, gbs, 100 * gbs / c.bandwidth_gbs, tflops,
-                                  100 * tflops / c.bf16_tflops, 100 * roofline_ms / ms));
+      // Enough workspace for any split count tried below (at most 2 × 64).
+      CUDA_CHECK(cudaMalloc(&workspace, std::max<size_t>(1, mla_attention_workspace(s, p.batch, 128)) * 4));
+      const int automatic = mla_attention_bf16_default_config(p.batch, s.heads);
+      struct Result {
+        int config, splits;
+        double ms;
+      };
+      std::vector<Result> results;
+      // Every pipeline configuration with the split count its heuristic picks; for 16 heads with
+      // a batch (bandwidth-bound, few tiles per block) also twice that, to calibrate the heuristic.
+      for (int config = 0; config < mla_attention_bf16_config_count(); ++config) {
+        const MlaBf16Config cfg = mla_attention_bf16_config(config);
+        const int heuristic = mla_attention_bf16_splits(p.batch, s.heads, p.context, sms, config);
+        std::vector<int> split_counts = {heuristic};
+        if (heads == 16 && p.batch > 1 && 2 * heuristic <= std::min(64, (p.context + cfg.tile - 1) / cfg.tile))
+          split_counts.push_back(2 * heuristic);
+        for (int splits : split_counts) {
+          int call = 0;
+          const double ms = time_ms([&] {
+            const PagedCacheBf16 paged{caches[call++ % copies], dtable, pages_per_sequence, kPage};
+            mla_attention_bf16(s, q_latent, q, dints, dints + p.batch, paged, 0.1f, p.batch, splits, workspace, out,
+                               nullptr, config);
+          });
+          results.push_back({config, splits, ms});
+          const int occupancy = mla_attention_bf16_occupancy(config);  // blocks per SM, after the launches
+          const double flops = 2.0 * (width + s.kv_lora_rank) * s.heads * double(p.batch) * p.context;
+          const double gbs = cache_bytes / (ms * 1e-3) / 1e9, tflops = flops / (ms * 1e-3) / 1e12;
+          // Every byte the kernel must move: the cache plus the float32 queries in and outputs out.
+          const double io_gbs = (cache_bytes + 4.0 * (q_values + size_t(p.batch) * s.heads * s.kv_lora_rank)) /
+                                (ms * 1e-3) / 1e9;
+          const double roofline_ms =
+              1e3 * std::max(cache_bytes / (c.bandwidth_gbs * 1e9), flops / (c.bf16_tflops * 1e12));
+          fmt::print("{{\"bench\":\"mla_decode_bf16\",\"heads\":{},\"batch\":{},\"context\":{},\"config\":{},"
+                     "\"default_config\":{},\"heads_per_block\":{},\"tile\":{},\"stages\":{},\"blocks_per_sm\":{},"
+                     "\"shared_bytes\":{},\"occupancy\":{},\"splits\":{},\"heuristic_splits\":{},\"ms\":{:.4f},"
+                     "\"cache_gbs\":{:.0f},\"io_gbs\":{:.0f},\"pct_bandwidth\":{:.1f},\"tflops\":{:.1f},\"pct_bf16_peak\":{:.1f},"
+                     "\"flop_per_byte\":{:.1f},\"pct_roofline\":{:.1f}}}\n",
+                     heads, p.batch, p.context, config, config == automatic, cfg.heads_per_block, cfg.tile, cfg.stages,
+                     cfg.blocks_per_sm, cfg.shared_bytes, occupancy, splits, splits == heuristic, ms, gbs, io_gbs,
+                     100 * gbs / c.bandwidth_gbs, tflops, 100 * tflops / c.bf16_tflops, flops / cache_bytes,
+                     100 * roofline_ms / ms);
+        }
+      }
+      // The table: the automatic configuration (with its heuristic splits) and the fastest tried.
+      const Result* best = &results[0];
+      const Result* chosen = nullptr;
+      for (const Result& r : results) {
+        if (r.ms < best->ms) best = &r;
+        if (r.config == automatic && chosen == nullptr) chosen = &r;
+      }
+      for (const Result* r : {chosen, best}) {
+        if (r == nullptr) continue;
+        const double flops = 2.0 * (width + s.kv_lora_rank) * s.heads * double(p.batch) * p.context;
+        const double gbs = cache_bytes / (r->ms * 1e-3) / 1e9, tflops = flops / (r->ms * 1e-3) / 1e12;
+        const double roofline_ms = 1e3 * std::max(cache_bytes / (c.bandwidth_gbs * 1e9), flops / (c.bf16_tflops * 1e12));
+        table.push_back(fmt::format("mla_decode_bf16 h={:<3} b={:<3} ctx={:<5} {:<7} cfg {} splits {:<2} {:9.3f} ms "
+                                    "{:7.0f} GB/s {:5.1f}% of copy bw {:6.1f} TFLOP/s {:5.1f}% bf16 peak {:5.1f}% of roofline",
+                                    heads, p.batch, p.context, r == chosen ? "default" : "best", r->config, r->splits,
+                                    r->ms, gbs, 100 * gbs / c.bandwidth_gbs, tflops, 100 * tflops / c.bf16_tflops,
+                                    100 * roofline_ms / r->ms));
+      }
       for (void* ptr : {(void*)dtable, (void*)dints, (void*)q_latent, (void*)q, (void*)out, (void*)workspace})
         cudaFree(ptr);
       for (void* ptr : caches) cudaFree(ptr);

@@ -127,18 +127,35 @@ void mla_merge_splits(const MlaShape& s, int tokens, int splits, const float* pa
 // mla_decode_mma.cu — the `fast` decode path: the same attention as mla_attention over the
 // bfloat16 cache, on the tensor cores (mma.sync m16n8k16 bf16, float32 accumulation; sm_80+).
 // A token's heads are the rows of the matrix products (they all read the same latent rows), so
-// one block takes a token × a tile of 16 or 32 heads × a range of positions, streams 64-position
-// tiles of cache rows through shared memory, and computes scores (q·[c | k_pe]) then P·c.
+// one block takes a token × a tile of 16 or 32 heads × a range of positions, streams 32- or
+// 64-position tiles of cache rows through shared memory, and computes scores (q·[c | k_pe]) then P·c.
 // Queries are rounded to bfloat16, the softmax is float32 (online), the probabilities are rounded
 // to bfloat16 for P·c. Needs kv_lora_rank and qk_rope multiples of 16, kv_lora_rank <= 512 and
 // kv_lora_rank + qk_rope <= 576 (every DeepSeek release: 512 + 64), and a 16-byte-aligned cache;
 // mla_attention_bf16_supports says whether a shape qualifies (the launcher fails otherwise).
 // Splits > 1 need mla_attention_workspace floats of workspace (the same layout as above).
+//
+// The kernel is instantiated for a few pipelines (configurations, numbered 0 to
+// mla_attention_bf16_config_count() − 1): heads per block, cache positions per shared-memory
+// tile, tiles held in shared memory, blocks per multiprocessor. `config` −1 picks one per shape
+// (mla_attention_bf16_default_config; the environment variable R1_MLA_BF16_CONFIG=<index>
+// overrides that choice process-wide, for sweeps); an index forces one. Every configuration
+// computes the same result; splits are a count of position ranges whatever the configuration,
+// and mla_attention_bf16_splits sizes them for the configuration named (or picked).
+struct MlaBf16Config {
+  int heads_per_block, tile, stages, blocks_per_sm, shared_bytes;  // shared_bytes: per block
+};
+int mla_attention_bf16_config_count();
+MlaBf16Config mla_attention_bf16_config(int config);
+int mla_attention_bf16_default_config(int tokens, int heads);
+// Blocks of a configuration resident per multiprocessor on the current device, as the CUDA
+// occupancy calculator sees it after a launch has raised its shared-memory limit (0 before).
+int mla_attention_bf16_occupancy(int config);
 bool mla_attention_bf16_supports(const MlaShape& s);
-int mla_attention_bf16_splits(int tokens, int heads, int max_len, int multiprocessors);
+int mla_attention_bf16_splits(int tokens, int heads, int max_len, int multiprocessors, int config = -1);
 void mla_attention_bf16(const MlaShape& s, const float* q_latent, const float* q, const int* positions,
                         const int* sequences, PagedCacheBf16 cache, float softmax_scale, int tokens, int splits,
-                        float* workspace, float* o_latent, cudaStream_t stream);
+                        float* workspace, float* o_latent, cudaStream_t stream, int config = -1);
 
 // moe_routing.cu — expert choice per token (rules of r1/routing.h), then the permutation that
 // groups token copies by expert, and the weighted combine back.

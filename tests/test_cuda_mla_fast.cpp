@@ -60,14 +60,20 @@ void expect_matches_reference(const Case& c) {
                                    c.page_size};
   const int max_len = *std::max_element(c.positions.begin(), c.positions.end()) + 1;
   const double delta = (std::ldexp(1.0, -8) + 1e-4) / (1 - std::ldexp(1.0, -8));
-  // One split, several (boundaries inside the contexts; empty splits for the short ones), more
-  // than the longest context has tiles, and what the heuristic picks for an H100.
-  for (int splits : {1, 2, 3, 7, 64, cuda::mla_attention_bf16_splits(tokens, s.heads, max_len, 132)}) {
+  // Every pipeline configuration (and the automatic choice, -1), each with one split, several
+  // (boundaries inside the contexts; empty splits for the short ones), more than the longest
+  // context has tiles, and what the heuristic picks for an H100.
+  for (int config = -1; config < cuda::mla_attention_bf16_config_count(); ++config)
+  for (int splits : {1, 2, 3, 7, 64, cuda::mla_attention_bf16_splits(tokens, s.heads, max_len, 132, config)}) {
     DeviceVector<float> dout(ref.out.size(), NAN);
     DeviceVector<float> workspace(std::max<size_t>(1, cuda::mla_attention_workspace(s, tokens, splits)), NAN);
     cuda::mla_attention_bf16(s, dql.get(), dq.get(), dpos.get(), dseq.get(), cache, scale, tokens, splits,
-                             workspace.get(), dout.get(), nullptr);
+                             workspace.get(), dout.get(), nullptr, config);
     const std::vector<float> out = dout.host();
+    if (config >= 0) {  // the configuration gets the residency it was built for
+      EXPECT_GE(cuda::mla_attention_bf16_occupancy(config), cuda::mla_attention_bf16_config(config).blocks_per_sm)
+          << "config " << config;
+    }
     size_t bad = 0, first_bad = 0;
     double worst = 0;  // largest error / bound
     for (size_t i = 0; i < out.size(); ++i) {
@@ -77,9 +83,9 @@ void expect_matches_reference(const Case& c) {
       }
       worst = std::max(worst, std::isnan(err) ? INFINITY : err / bound);
     }
-    std::printf("heads %d latent %d rope %d splits %d: relative max error %.2e, largest error/bound %.3f\n", s.heads,
-                s.kv_lora_rank, s.qk_rope, splits, relative_max_error(out, ref.out), worst);
-    EXPECT_EQ(bad, 0u) << splits << " splits; first at index " << first_bad << ": " << out[first_bad] << " vs "
+    std::printf("config %d heads %d latent %d rope %d splits %d: relative max error %.2e, largest error/bound %.3f\n",
+                config, s.heads, s.kv_lora_rank, s.qk_rope, splits, relative_max_error(out, ref.out), worst);
+    EXPECT_EQ(bad, 0u) << "config " << config << ", " << splits << " splits; first at index " << first_bad << ": " << out[first_bad] << " vs "
                        << ref.out[first_bad] << " (bound " << delta * ref.spread[first_bad] << ")";
   }
 }
@@ -186,6 +192,43 @@ TEST(MlaFastPath, SplitHeuristic) {
   EXPECT_GE(one_token * 4, 120);  // 4 blocks of 32 heads per split
   EXPECT_LE(one_token, 64);
   EXPECT_LE(cuda::mla_attention_bf16_splits(1, 16, 200, 132), 4);
+  // Per configuration: never more splits than its tiles, none when the batch fills the machine.
+  for (int config = 0; config < cuda::mla_attention_bf16_config_count(); ++config) {
+    const cuda::MlaBf16Config c = cuda::mla_attention_bf16_config(config);
+    for (int heads : {16, 128})
+      for (int len : {1, 100, 4096, 32768}) {
+        const int splits = cuda::mla_attention_bf16_splits(1, heads, len, 132, config);
+        EXPECT_GE(splits, 1);
+        EXPECT_LE(splits, std::min(64, (len + c.tile - 1) / c.tile)) << "config " << config << " length " << len;
+      }
+    // 264 tokens: whole waves of blocks for every configuration, so splitting only adds overhead.
+    EXPECT_EQ(cuda::mla_attention_bf16_splits(264, 128, 4096, 132, config), 1) << "config " << config;
+  }
+  EXPECT_THROW(cuda::mla_attention_bf16_config(cuda::mla_attention_bf16_config_count()), Error);
+}
+
+// The configuration table (no GPU needed): distinct pipelines within Hopper's shared memory.
+TEST(MlaFastPath, Configurations) {
+  const int n = cuda::mla_attention_bf16_config_count();
+  ASSERT_GE(n, 2);
+  for (int i = 0; i < n; ++i) {
+    const cuda::MlaBf16Config c = cuda::mla_attention_bf16_config(i);
+    EXPECT_TRUE(c.heads_per_block == 16 || c.heads_per_block == 32) << i;
+    EXPECT_TRUE(c.tile == 32 || c.tile == 64) << i;
+    EXPECT_GE(c.stages, 2) << i;
+    EXPECT_LE(c.blocks_per_sm * (c.shared_bytes + 1024), 228 * 1024) << i;
+    for (int j = 0; j < i; ++j) {
+      const cuda::MlaBf16Config d = cuda::mla_attention_bf16_config(j);
+      EXPECT_FALSE(c.heads_per_block == d.heads_per_block && c.tile == d.tile && c.stages == d.stages &&
+                   c.blocks_per_sm == d.blocks_per_sm)
+          << i << " repeats " << j;
+    }
+    std::printf("config %d: %d heads, %d-position tiles, %d stages, %d blocks/SM, %d bytes of shared memory\n", i,
+                c.heads_per_block, c.tile, c.stages, c.blocks_per_sm, c.shared_bytes);
+  }
+  const int default16 = cuda::mla_attention_bf16_default_config(32, 16), default128 = cuda::mla_attention_bf16_default_config(32, 128);
+  EXPECT_TRUE(default16 >= 0 && default16 < n);
+  EXPECT_TRUE(default128 >= 0 && default128 < n);
 }
 
 }  // namespace
