@@ -1,4 +1,5 @@
-// Small elementwise ops of the forward pass: residual add, SiLU·mul, embedding lookup.
+// Small elementwise ops of the forward pass: residual add, SiLU·mul, rounding to bfloat16,
+// embedding lookup.
 #include <algorithm>
 
 #include "kernels/cuda_check.h"
@@ -22,6 +23,11 @@ __global__ void silu_mul_kernel(const float* gate, const float* up, float* out, 
   if (i < n) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
+__global__ void to_bf16_kernel(const float* x, __nv_bfloat16* y, int64_t n) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) y[i] = __float2bfloat16_rn(x[i]);
+}
+
 __global__ void embed_kernel(WeightView table, const int* tokens, int n, int dim, float* out) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= dim) return;
@@ -39,6 +45,12 @@ void add_inplace(float* h, const float* delta, int64_t n, cudaStream_t stream) {
 void silu_mul(const float* gate, const float* up, float* out, int64_t n, cudaStream_t stream) {
   if (n == 0) return;
   silu_mul_kernel<<<blocks_for(n), kThreads, 0, stream>>>(gate, up, out, n);
+  CUDA_CHECK_LAUNCH();
+}
+
+void to_bf16(const float* x, __nv_bfloat16* y, int64_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  to_bf16_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, y, n);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -58,6 +58,7 @@ void quantize_fp8(const float* x, int rows, int in, const int* row_offsets, int 
 // elementwise.cu
 void add_inplace(float* h, const float* delta, int64_t n, cudaStream_t stream);          // h += delta
 void silu_mul(const float* gate, const float* up, float* out, int64_t n, cudaStream_t stream);
+void to_bf16(const float* x, __nv_bfloat16* y, int64_t n, cudaStream_t stream);  // round to nearest even
 // out[t] = table[tokens[t]] decoded to float32; table [vocab, dim] of `type` (not e4m3).
 void embed_rows(const void* table, WeightType type, const int* tokens, int n, int dim, float* out,
                 cudaStream_t stream);

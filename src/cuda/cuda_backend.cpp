@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "cuda/bf16_gemm.h"
 #include "cuda/device_memory.h"
 #include "cuda/device_weights.h"
 #include "cuda/fp8_gemm.h"
@@ -173,10 +174,17 @@ class CudaBackend final : public Backend {
     return {static_cast<T*>(cache_) + layer * layer_values, static_cast<const int*>(page_table_.data()), max_pages_,
             page_size_};
   }
-  // Fast numerics take batches (prefill) through cuBLASLt's FP8 GEMM on FP8-quantized activations;
-  // decode's few rows stay on the weight-streaming GEMV, already at the memory roofline.
+  // Fast numerics take batches of kTensorCoreMinRows rows or more (prefill, batched decode) to the
+  // tensor cores through cuBLASLt: FP8 weights on FP8-quantized activations, BF16 weights on
+  // BF16-rounded ones. Fewer rows stay on the weight-streaming GEMV, at the memory roofline.
+  // The MoE experts' grouped GEMM reads the expert offsets back to the host, so it only takes
+  // steps too large to be captured as CUDA graphs.
+  static constexpr int kTensorCoreMinRows = 8;
   bool use_fp8_gemm(const WeightView& w, int rows) const {
-    return fast_ && rows > kGemvMaxRows && fp8_gemm_supported(w, rows);
+    return fast_ && rows >= kTensorCoreMinRows && fp8_gemm_supported(w, rows);
+  }
+  bool use_bf16_gemm(const WeightView& w, int rows) const {
+    return fast_ && rows >= kTensorCoreMinRows && bf16_gemm_supported(w);
   }
   // x [rows, in] quantized per 1×128 block into quantized_; groups as grouped_linear takes them.
   void quantize(const float* x, int rows, int in, const int* row_offsets, int groups) {
@@ -190,6 +198,11 @@ class CudaBackend final : public Backend {
     if (use_fp8_gemm(l.view, rows)) {
       quantize(x, rows, l.view.in, nullptr, 1);
       fp8_gemm().linear(l.view, rows, quantized_x_, quantized_scales_, y, stream_);
+    } else if (use_bf16_gemm(l.view, rows)) {
+      auto* x_bf16 = rounded_.reserve_as<__nv_bfloat16>(size_t(rows) * l.view.in, "BF16 activations");
+      to_bf16(x, x_bf16, int64_t(rows) * l.view.in, stream_);
+      if (!bf16_gemm_) bf16_gemm_ = std::make_unique<Bf16Gemm>();
+      bf16_gemm_->linear(l.view, rows, x_bf16, y, stream_);
     } else {
       grouped_linear(l.device_view, l.view, nullptr, 1, rows, x, y, stream_);
     }
@@ -215,11 +228,10 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   MlaShape shape_{};
   float* rope_frequencies_ = nullptr;
-  // Steps of up to kGemvMaxRows tokens: never the FP8 GEMM path, whose grouped form reads the
-  // expert offsets back to the host.
-  static constexpr int kGraphMaxTokens = kGemvMaxRows;
+  static constexpr int kGraphMaxTokens = kGemvMaxRows;  // decode steps of up to 32 sequences
   std::unique_ptr<Fp8Gemm> fp8_gemm_;
-  DeviceBuffer quantized_, quantized_scales_buffer_, padded_offsets_;
+  std::unique_ptr<Bf16Gemm> bf16_gemm_;
+  DeviceBuffer quantized_, quantized_scales_buffer_, padded_offsets_, rounded_;
   uint8_t* quantized_x_ = nullptr;
   float* quantized_scales_ = nullptr;
   std::vector<int> expert_offsets_host_;
@@ -304,7 +316,7 @@ void CudaBackend::moe(int layer, Activation x, Activation out) {
   moe_gather(x.data, n, top_k, hidden, r, permuted, stream_);
   // Each token picks an expert at most once, so no expert has more than n rows.
   const DeviceExperts& e = l.experts;
-  if (use_fp8_gemm(e.gate.view, n) && use_fp8_gemm(e.down.view, n)) {
+  if (n > kGraphMaxTokens && use_fp8_gemm(e.gate.view, n) && use_fp8_gemm(e.down.view, n)) {
     expert_offsets_host_.resize(size_t(experts) + 1);
     CUDA_CHECK(cudaMemcpyAsync(expert_offsets_host_.data(), r.expert_offsets, (experts + 1) * sizeof(int),
                                cudaMemcpyDeviceToHost, stream_));
