@@ -502,7 +502,10 @@ constexpr int kConfigCount = int(sizeof(kConfigs) / sizeof(kConfigs[0]));
 // The configuration used when the caller names none: R1_MLA_BF16_CONFIG=<index> (read once) for
 // sweeps, else per shape. Until a sweep says otherwise, the original pipelines: 16 heads per
 // block up to 16 heads, else 32.
-int automatic_config(int /*tokens*/, int heads) {
+// From the H100 sweep of 2026-11-23 (bench_kernels mla_decode_bf16, docs/PERFORMANCE.md): the
+// first two configurations won every point; 16-head blocks also win with many heads when there
+// are few tokens (128 heads, batch 1, 4K: 41 vs 51 µs), since their splits fill the GPU.
+int automatic_config(int tokens, int heads) {
   static const int forced = [] {
     const char* env = std::getenv("R1_MLA_BF16_CONFIG");
     if (env == nullptr || *env == '\0') return -1;
@@ -513,7 +516,7 @@ int automatic_config(int /*tokens*/, int heads) {
     return int(index);
   }();
   if (forced >= 0) return forced;
-  return heads > 16 ? 1 : 0;
+  return heads > 16 && tokens >= 8 ? 1 : 0;
 }
 
 int resolve_config(int config, int tokens, int heads) {
