@@ -189,7 +189,8 @@ TEST(MlaFastPath, SplitHeuristic) {
   EXPECT_EQ(cuda::mla_attention_bf16_splits(1, 128, 1, 132), 1);
   EXPECT_EQ(cuda::mla_attention_bf16_splits(128, 128, 4096, 132), 1);
   const int one_token = cuda::mla_attention_bf16_splits(1, 128, 32768, 132);
-  EXPECT_GE(one_token * 4, 120);  // 4 blocks of 32 heads per split
+  const int heads_per_block = cuda::mla_attention_bf16_config(cuda::mla_attention_bf16_default_config(1, 128)).heads_per_block;
+  EXPECT_GE(one_token * (128 / heads_per_block), 120);  // the splits' blocks about fill 132 multiprocessors
   EXPECT_LE(one_token, 64);
   EXPECT_LE(cuda::mla_attention_bf16_splits(1, 16, 200, 132), 4);
   // Per configuration: never more splits than its tiles, none when the batch fills the machine.
