@@ -63,6 +63,11 @@ void to_bf16(const float* x, __nv_bfloat16* y, int64_t n, cudaStream_t stream); 
 void embed_rows(const void* table, WeightType type, const int* tokens, int n, int dim, float* out,
                 cudaStream_t stream);
 
+// argmax.cu — out[r] = the index of the largest logits[r][i] (the lowest among equal maxima), or
+// kArgmaxNan if the row holds a NaN, kArgmaxAllNegativeInfinity if every value is -inf.
+constexpr int kArgmaxNan = -1, kArgmaxAllNegativeInfinity = -2;
+void argmax_rows(const float* logits, int rows, int vocab, int* out, cudaStream_t stream);
+
 // rmsnorm.cu — out[r] = x[r] · rsqrt(mean(x[r]²) + eps) · weight, rows of `dim`, with a row
 // stride so that a slice of a wider row can be normed.
 void rmsnorm(const float* x, int x_stride, const float* weight, int rows, int dim, float eps,

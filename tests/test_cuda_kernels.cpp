@@ -11,6 +11,7 @@
 #include "cpu/linear.h"
 #include "cpu/thread_pool.h"
 #include "cuda_test_util.h"
+#include "model/greedy.h"
 #include "kernels/launch.h"
 #include "mla_test_util.h"
 #include "r1/number_formats.h"
@@ -221,6 +222,28 @@ TEST_F(CudaKernels, GatherAndCombine) {
         v += double(weights[t * top_k + k]) * expert_out[size_t(copy_rows[t * top_k + k]) * dim + d];
       EXPECT_NEAR(out[size_t(t) * dim + d], v, 1e-5);
     }
+}
+
+// The greedy choice on the device against greedy_token: ties to the lowest id (rows with the
+// maximum repeated, or at the end), a NaN row and an all -inf row reported.
+TEST_F(CudaKernels, ArgmaxMatchesGreedyToken) {
+  const int rows = 6, vocab = 129280;
+  std::vector<float> logits = random_floats(size_t(rows) * vocab, 60);
+  logits[size_t(1) * vocab + 77] = logits[size_t(1) * vocab + 90000] = 50.0f;  // tie: 77 wins
+  logits[size_t(2) * vocab + vocab - 1] = 60.0f;                               // the last id
+  for (int i = 0; i < vocab; ++i) logits[size_t(3) * vocab + i] = 1.0f;          // all equal: id 0
+  logits[size_t(4) * vocab + 5] = NAN;
+  std::fill_n(logits.begin() + size_t(5) * vocab, vocab, -INFINITY);
+  DeviceVector<float> dl(logits);
+  DeviceVector<int> ids(rows, 12345);
+  cuda::argmax_rows(dl.get(), rows, vocab, ids.get(), nullptr);
+  const std::vector<int> got = ids.host();
+  for (int r = 0; r < 4; ++r) EXPECT_EQ(got[r], greedy_token({logits.data() + size_t(r) * vocab, size_t(vocab)})) << r;
+  EXPECT_EQ(got[1], 77);
+  EXPECT_EQ(got[2], vocab - 1);
+  EXPECT_EQ(got[3], 0);
+  EXPECT_EQ(got[4], cuda::kArgmaxNan);
+  EXPECT_EQ(got[5], cuda::kArgmaxAllNegativeInfinity);
 }
 
 TEST_F(CudaKernels, RmsnormRopeSiluMatchCpu) {

@@ -137,15 +137,34 @@ class CudaBackend final : public Backend {
   void moe(int layer, Activation x, Activation out) override;
 
   void lm_head(Activation x, float* host_logits) override {
-    float* logits = scratch(0, size_t(x.tokens) * cfg_.vocab_size);
-    if (!graphs_->replaying()) linear(w_.lm_head, x.data, x.tokens, logits);
-    graphs_->end();
+    const float* logits = device_logits(x);
     CUDA_CHECK(cudaMemcpyAsync(host_logits, logits, size_t(x.tokens) * cfg_.vocab_size * sizeof(float),
                                cudaMemcpyDeviceToHost, stream_));
     CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
+  // Only the ids leave the GPU. The argmax runs after the step's graph, so one captured step
+  // serves both this and lm_head.
+  void lm_head_argmax(Activation x, int vocab, int* host_tokens) override {
+    const float* logits = device_logits(x);
+    int* ids = argmax_ids_.reserve_as<int>(size_t(x.tokens), "greedy token ids");
+    argmax_rows(logits, x.tokens, vocab, ids, stream_);
+    CUDA_CHECK(cudaMemcpyAsync(host_tokens, ids, size_t(x.tokens) * sizeof(int), cudaMemcpyDeviceToHost, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    for (int t = 0; t < x.tokens; ++t) {
+      if (host_tokens[t] == kArgmaxNan) fail("logits contain NaN (row {} of the step)", t);
+      if (host_tokens[t] == kArgmaxAllNegativeInfinity) fail("every logit is -inf: no token can be sampled");
+    }
+  }
+
  private:
+  // The step's logits [x.tokens, vocab] on the device; ends the step's captured or replayed graph.
+  const float* device_logits(Activation x) {
+    float* logits = scratch(0, size_t(x.tokens) * cfg_.vocab_size);
+    if (!graphs_->replaying()) linear(w_.lm_head, x.data, x.tokens, logits);
+    graphs_->end();
+    return logits;
+  }
   float* scratch(int slot, size_t count) {
     if (int(scratch_.size()) <= slot) scratch_.resize(size_t(slot) + 1);
     return scratch_[slot].reserve_as<float>(count, "scratch");
@@ -240,7 +259,7 @@ class CudaBackend final : public Backend {
   std::unique_ptr<StepGraphs> graphs_;
   int multiprocessors_ = 1;
   int *tokens_ = nullptr, *positions_ = nullptr, *sequences_ = nullptr;
-  DeviceBuffer batch_ints_, routing_ints_, cache_buffer_, page_table_;
+  DeviceBuffer batch_ints_, routing_ints_, cache_buffer_, page_table_, argmax_ids_;
   std::vector<DeviceBuffer> activations_, scratch_, owned_;
   void* cache_ = nullptr;  // [layers][num_pages_][page_size_][kv_cache_dim] of float, or bf16 (bf16_cache_)
   int num_pages_ = 0, page_size_ = 0, max_pages_ = 1;

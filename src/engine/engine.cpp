@@ -156,15 +156,24 @@ int Engine::forward_step(bool prefill) {
     }
   }
   if (sampled.empty()) batch.logit_rows.push_back(0);  // a prefill chunk mid-prompt: nothing to sample
-  logits_.resize(size_t(batch.logit_count()) * config_.vocab_size);
-  forward(backend_, config_, batch, logits_.data());
-  for (size_t i = 0; i < sampled.size(); ++i) advance(*sampled[i], logits_.data() + i * config_.vocab_size);
+  // When every sequence sampled is greedy the backend picks the tokens itself (on a GPU only the
+  // ids then leave it); the same choices as the samplers would make.
+  const bool all_greedy = std::all_of(sampled.begin(), sampled.end(), [](Sequence* s) { return s->sampler.greedy(); });
+  if (!sampled.empty() && all_greedy) {
+    greedy_tokens_.resize(size_t(batch.logit_count()));
+    forward_greedy(backend_, config_, batch, greedy_tokens_.data());
+    for (size_t i = 0; i < sampled.size(); ++i) advance(*sampled[i], greedy_tokens_[i]);
+  } else {
+    logits_.resize(size_t(batch.logit_count()) * config_.vocab_size);
+    forward(backend_, config_, batch, logits_.data());
+    for (size_t i = 0; i < sampled.size(); ++i)
+      advance(*sampled[i], sampled[i]->sampler.sample({logits_.data() + i * config_.vocab_size, size_t(config_.vocab_size)}));
+  }
   return batch.size();
 }
 
-// Samples the next token of `s`, streams its text, and retires the sequence when it stops.
-void Engine::advance(Sequence& s, const float* logits) {
-  const int token = s.sampler.sample({logits, size_t(config_.vocab_size)});
+// Appends the next token of `s`, streams its text, and retires the sequence when it stops.
+void Engine::advance(Sequence& s, int token) {
   if (s.result.completion_tokens == 0) s.first_token = Clock::now();
   s.tokens.push_back(token);
   s.result.tokens.push_back(token);

@@ -92,7 +92,7 @@ class Engine {
   void admit();
   void drop_cancelled();
   int forward_step(bool prefill);  // the tokens fed
-  void advance(Sequence& s, const float* logits);
+  void advance(Sequence& s, int token);
   void emit(Sequence& s, const std::vector<Segment>& segments);
   void finish(Sequence& s, FinishReason reason);
   int worst_case_pages(const Sequence& s) const;
@@ -108,6 +108,7 @@ class Engine {
   std::vector<std::unique_ptr<Sequence>> running_;
   std::vector<int> cancelled_;
   std::vector<float> logits_;
+  std::vector<int> greedy_tokens_;
   EngineStats stats_;
   int next_id_ = 0;
 };

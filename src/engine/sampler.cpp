@@ -23,17 +23,6 @@ bool more_likely(const Candidate& a, const Candidate& b) {
   return a.probability > b.probability || (a.probability == b.probability && a.id < b.id);
 }
 
-float max_logit(std::span<const float> logits) {
-  if (logits.empty()) fail("sampling from an empty logits row");
-  float best = -INFINITY;
-  for (size_t i = 0; i < logits.size(); ++i) {
-    if (std::isnan(logits[i])) fail("logits contain NaN (token {})", i);
-    best = std::max(best, logits[i]);
-  }
-  if (best == -INFINITY) fail("every logit is -inf: no token can be sampled");
-  return best;
-}
-
 // Unnormalized softmax(logits / temperature): the most likely token gets exactly 1.
 std::vector<Candidate> scaled_probabilities(std::span<const float> logits, float temperature) {
   const float top = max_logit(logits);
@@ -116,13 +105,6 @@ std::vector<Candidate> truncated_distribution(std::span<const float> logits, con
   return c;
 }
 
-int greedy_token(std::span<const float> logits) {
-  max_logit(logits);  // the same checks as sampling: non-empty, no NaN
-  size_t best = 0;
-  for (size_t i = 1; i < logits.size(); ++i)
-    if (logits[i] > logits[best]) best = i;
-  return int(best);
-}
 
 Sampler::Sampler(const SamplingParams& params, uint64_t stream) : params_(params), rng_(mix(params.seed ^ mix(stream))) {
   validate(params_);

@@ -2,6 +2,8 @@
 // top-p and min-p from a seeded generator owned by each sequence (reproducible runs).
 #pragma once
 
+#include "model/greedy.h"  // greedy_token: temperature 0
+
 #include <cstdint>
 #include <random>
 #include <span>
@@ -35,14 +37,13 @@ struct Candidate {
 // Requires temperature > 0.
 std::vector<Candidate> truncated_distribution(std::span<const float> logits, const SamplingParams& params);
 
-// Argmax; ties go to the lowest id.
-int greedy_token(std::span<const float> logits);
 
 class Sampler {
  public:
   // `stream` separates sequences that share a seed (the k samples of one problem).
   explicit Sampler(const SamplingParams& params, uint64_t stream = 0);
   int sample(std::span<const float> logits);
+  bool greedy() const { return params_.temperature == 0; }  // sample() is greedy_token
 
  private:
   double uniform();  // [0, 1), from the top 53 bits: the same on every platform

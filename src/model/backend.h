@@ -59,6 +59,10 @@ class Backend {
   virtual void mlp(int layer, Activation x, Activation out) = 0;
   virtual void moe(int layer, Activation x, Activation out) = 0;
   virtual void lm_head(Activation x, float* host_logits) = 0;  // [tokens, vocab] in host memory
+  // The greedy choice of each row, as greedy_token (src/engine/sampler.h) makes it: the argmax of
+  // the row's logits, the lowest id among equal maxima; fails on NaN or an all -inf row. This
+  // default computes the logits with lm_head; a backend can answer without copying them out.
+  virtual void lm_head_argmax(Activation x, int vocab, int* host_tokens);
 };
 
 }  // namespace r1

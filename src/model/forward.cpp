@@ -1,10 +1,17 @@
 #include "model/forward.h"
 
+#include <vector>
+
+#include "model/greedy.h"
+
 namespace r1 {
 
 // The DeepSeek decoder (DESIGN.md §3), written once for every backend: pre-norm residual
 // blocks of MLA attention and a dense MLP or MoE feed-forward.
-void forward(Backend& backend, const ModelConfig& config, const Batch& batch, float* logits) {
+namespace {
+
+// The decoder up to the final norm: the normed hidden states of the rows whose logits are wanted.
+Activation forward_hidden(Backend& backend, const ModelConfig& config, const Batch& batch) {
   const int n = batch.size(), hidden = config.hidden_size;
   Activation h = backend.activation(0, n, hidden);  // residual stream
   Activation x = backend.activation(1, n, hidden);  // normed input of a block
@@ -31,7 +38,23 @@ void forward(Backend& backend, const ModelConfig& config, const Batch& batch, fl
     x.tokens = picked.tokens;
   }
   backend.final_norm(h, x);
-  backend.lm_head(x, logits);
+  return x;
+}
+
+}  // namespace
+
+void forward(Backend& backend, const ModelConfig& config, const Batch& batch, float* logits) {
+  backend.lm_head(forward_hidden(backend, config, batch), logits);
+}
+
+void forward_greedy(Backend& backend, const ModelConfig& config, const Batch& batch, int* tokens) {
+  backend.lm_head_argmax(forward_hidden(backend, config, batch), config.vocab_size, tokens);
+}
+
+void Backend::lm_head_argmax(Activation x, int vocab, int* host_tokens) {
+  std::vector<float> logits(size_t(x.tokens) * vocab);
+  lm_head(x, logits.data());
+  for (int t = 0; t < x.tokens; ++t) host_tokens[t] = greedy_token({logits.data() + size_t(t) * vocab, size_t(vocab)});
 }
 
 }  // namespace r1
