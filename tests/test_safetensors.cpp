@@ -1,11 +1,14 @@
 // The loader on good and deliberately broken checkpoints. Broken ones are checked through the
 // CLI: one error line naming the culprit, a non-zero exit, well under a second.
 #include <gtest/gtest.h>
+
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "io/mapped_file.h"
 #include "io/safetensors.h"
 #include "run_command.h"
 #include "temp_files.h"
@@ -58,6 +61,18 @@ TEST(Safetensors, ReadsShardedFixtureZeroCopy) {
   EXPECT_EQ(s.dtype, DType::F32);
   EXPECT_EQ(s.shape, (std::vector<int64_t>{1, 2}));
   EXPECT_THROW(ckpt.get("no.such.tensor"), Error);
+}
+
+// Read into large pages (the CPU backend's residency): the same bytes as the mapping, starting
+// on a 2 MiB boundary.
+TEST(Safetensors, LargePagesHoldTheFilesBytes) {
+  const std::string path = std::string(kFp8) + "/" + kShard1;
+  MappedFile mapped(path), copied(path, Residency::large_pages);
+  ASSERT_EQ(copied.size(), mapped.size());
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(copied.data()) % (size_t(2) << 20), 0u);
+  EXPECT_EQ(std::memcmp(copied.data(), mapped.data(), mapped.size()), 0);
+  Checkpoint ckpt(kFp8, Residency::large_pages);
+  EXPECT_EQ(ckpt.get("model.layers.1.mlp.experts.3.up_proj.weight").shape, (std::vector<int64_t>{128, 256}));
 }
 
 TEST(Safetensors, WriteThenReadRoundTrip) {

@@ -53,7 +53,7 @@ struct ScoreOptions {
 int run_score(const ScoreOptions& o) {
   const std::vector<int> tokens = parse_token_list(o.tokens);
   check_layout(o.model, o.device, o.ranks);  // before loading anything
-  auto model = Model::load(o.model);
+  auto model = Model::load(o.model, residency_for(o.device));
   auto backend = make_backend(o.device, *model, o.threads, parse_numerics(o.numerics), o.ranks);
   const auto start = std::chrono::steady_clock::now();
   const std::vector<float> logits = teacher_forced_logits(*backend, model->config, tokens, o.chunk);

@@ -53,7 +53,7 @@ SamplingParams sampling_from(const ModelFlags& f) {
 
 Session::Session(const ModelFlags& f, bool need_tokenizer) : sampling_(sampling_from(f)), max_tokens_(f.max_tokens) {
   check_layout(f.model, f.device, f.ranks);  // before loading anything
-  model_ = Model::load(f.model);
+  model_ = Model::load(f.model, residency_for(f.device));
   const int model_context = model_->config.max_position_embeddings;
   context_ = f.context > 0 ? f.context : std::min(model_context > 0 ? model_context : kDefaultContext, kDefaultContext);
   if (model_context > 0 && context_ > model_context)

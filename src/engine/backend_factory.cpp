@@ -1,5 +1,7 @@
 #include "engine/backend_factory.h"
 
+#include <cstdlib>
+
 #include "common/error.h"
 #include "cpu/cpu_backend.h"
 #include "dist/distributed_backend.h"
@@ -9,6 +11,12 @@
 #endif
 
 namespace r1 {
+
+Residency residency_for(const std::string& device) {
+  const char* env = std::getenv("R1_LARGE_PAGES");
+  const bool large_pages = device == "cpu" && !(env && std::string(env) == "0");
+  return large_pages ? Residency::large_pages : Residency::mapped;
+}
 
 Numerics parse_numerics(const std::string& name) {
   if (name == "exact") return Numerics::exact;

@@ -18,6 +18,10 @@ void check_layout(const std::string& model_dir, const std::string& device, int r
 std::unique_ptr<Backend> make_backend(const std::string& device, const Model& model, int threads,
                                       Numerics numerics = Numerics::exact, int ranks = 1);
 
+// How the weights should sit in memory for `device`: the CPU streams them from large pages; a
+// GPU uploads from the file mapping. R1_LARGE_PAGES=0 keeps the mapping on the CPU too.
+Residency residency_for(const std::string& device);
+
 // "exact" or "fast" (the --numerics flag).
 Numerics parse_numerics(const std::string& name);
 

@@ -5,14 +5,59 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "common/error.h"
 
 namespace r1 {
 
-MappedFile::MappedFile(const std::string& path) : path_(path) {
+namespace {
+
+constexpr size_t kLargePage = size_t(2) << 20;
+
+// Anonymous memory of at least `bytes`, starting on a 2 MiB boundary and advised for huge pages
+// (the kernel may still use 4 KiB pages when no huge page is free; it works either way).
+uint8_t* allocate_large_pages(size_t bytes, const std::string& path) {
+  const size_t rounded = (bytes + kLargePage - 1) / kLargePage * kLargePage;
+  void* p = mmap(nullptr, rounded + kLargePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  if (p == MAP_FAILED) fail("{}: cannot allocate {:.1f} MiB to hold it: {}", path, bytes / 1048576.0, std::strerror(errno));
+  const uintptr_t start = reinterpret_cast<uintptr_t>(p), aligned = (start + kLargePage - 1) / kLargePage * kLargePage;
+  if (aligned > start) munmap(p, aligned - start);
+  if (aligned + rounded < start + rounded + kLargePage) munmap(reinterpret_cast<void*>(aligned + rounded), start + kLargePage - aligned);
+  madvise(reinterpret_cast<void*>(aligned), rounded, MADV_HUGEPAGE);
+  return reinterpret_cast<uint8_t*>(aligned);
+}
+
+// MemAvailable (free memory plus what the kernel can reclaim, e.g. page cache), or free memory.
+size_t available_memory() {
+  if (FILE* f = std::fopen("/proc/meminfo", "r")) {
+    char line[256];
+    unsigned long long kib = 0;
+    while (std::fgets(line, sizeof line, f))
+      if (std::sscanf(line, "MemAvailable: %llu kB", &kib) == 1) break;
+    std::fclose(f);
+    if (kib > 0) return size_t(kib) * 1024;
+  }
+  return size_t(sysconf(_SC_AVPHYS_PAGES)) * size_t(sysconf(_SC_PAGESIZE));
+}
+
+void read_all(int fd, uint8_t* dst, size_t size, const std::string& path) {
+  constexpr size_t kChunk = size_t(64) << 20;
+  for (size_t done = 0; done < size;) {
+    const ssize_t n = pread(fd, dst + done, std::min(kChunk, size - done), off_t(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail("{}: read failed at byte {} of {}: {}", path, done, size, n < 0 ? std::strerror(errno) : "unexpected end");
+    done += size_t(n);
+  }
+}
+
+}  // namespace
+
+MappedFile::MappedFile(const std::string& path, Residency residency) : path_(path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
   struct stat st {};
@@ -21,7 +66,26 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     fail("{}: not a regular file", path);
   }
   size_ = size_t(st.st_size);
-  if (size_ > 0) {
+  // Anonymous memory cannot be dropped and re-read like the page cache: a file larger than the
+  // memory still available stays mapped (slower, but it runs).
+  if (const size_t available = available_memory(); residency == Residency::large_pages && size_ > available) {
+    std::fprintf(stderr, "%s: %.1f GiB, more than the %.1f GiB of memory available: mapped instead of read into large pages\n",
+                 path.c_str(), size_ / 1073741824.0, available / 1073741824.0);
+    residency = Residency::mapped;
+  }
+  if (size_ > 0 && residency == Residency::large_pages) {
+    uint8_t* memory = allocate_large_pages(size_, path);
+    mapped_bytes_ = (size_ + kLargePage - 1) / kLargePage * kLargePage;
+    try {
+      read_all(fd, memory, size_, path);
+    } catch (...) {
+      munmap(memory, mapped_bytes_);
+      close(fd);
+      throw;
+    }
+    mprotect(memory, mapped_bytes_, PROT_READ);
+    data_ = memory;
+  } else if (size_ > 0) {
     void* p = mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
       int err = errno;
@@ -29,12 +93,13 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
       fail("{}: cannot map: {}", path, std::strerror(err));
     }
     data_ = static_cast<const uint8_t*>(p);
+    mapped_bytes_ = size_;
   }
   close(fd);  // the mapping keeps the file alive
 }
 
 MappedFile::~MappedFile() {
-  if (data_) munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_) munmap(const_cast<uint8_t*>(data_), mapped_bytes_);
 }
 
 }  // namespace r1

@@ -1,4 +1,4 @@
-// A read-only memory mapping of a whole file; tensors are views into it.
+// A whole file in read-only memory; tensors are views into it.
 #pragma once
 
 #include <cstddef>
@@ -7,9 +7,15 @@
 
 namespace r1 {
 
+// mapped: the file's pages themselves (mmap; nothing copied, shared with the page cache: what a
+// GPU backend uploads from). large_pages: read into 2 MiB-aligned anonymous memory advised for
+// transparent huge pages — the CPU backend streams every weight each token, and the page cache's
+// 4 KiB pages cost it TLB misses and scattered prefetch (docs/PERFORMANCE.md measures both).
+enum class Residency { mapped, large_pages };
+
 class MappedFile {
  public:
-  explicit MappedFile(const std::string& path);
+  explicit MappedFile(const std::string& path, Residency residency = Residency::mapped);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -22,6 +28,7 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  size_t mapped_bytes_ = 0;  // what the destructor unmaps at data_
 };
 
 }  // namespace r1

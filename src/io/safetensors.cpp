@@ -89,7 +89,7 @@ int64_t TensorView::numel() const {
 
 std::string TensorView::shape_string() const { return fmt::format("[{}]", fmt::join(shape, ", ")); }
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
+SafetensorsFile::SafetensorsFile(const std::string& path, Residency residency) : file_(path, residency) {
   const size_t size = file_.size();
   if (size < 8) fail("{}: too short for a safetensors file ({} bytes)", path, size);
   uint64_t header_len;
@@ -122,7 +122,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
   }
 }
 
-Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
+Checkpoint::Checkpoint(const std::string& dir, Residency residency) : dir_(dir) {
   if (!fs::is_directory(dir)) fail("{}: model directory not found", dir);
   const fs::path index_path = fs::path(dir) / "model.safetensors.index.json";
   const fs::path single_path = fs::path(dir) / "model.safetensors";
@@ -141,7 +141,7 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
   auto open_shard = [&](const std::string& file_name) -> const SafetensorsFile& {
     auto it = shards.find(file_name);
     if (it != shards.end()) return *it->second;
-    files_.push_back(std::make_unique<SafetensorsFile>((fs::path(dir) / file_name).string()));
+    files_.push_back(std::make_unique<SafetensorsFile>((fs::path(dir) / file_name).string(), residency));
     return *shards.emplace(file_name, files_.back().get()).first->second;
   };
 

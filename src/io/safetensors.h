@@ -35,7 +35,7 @@ struct TensorView {
 // One .safetensors file, its header validated in full before any tensor is handed out.
 class SafetensorsFile {
  public:
-  explicit SafetensorsFile(const std::string& path);
+  explicit SafetensorsFile(const std::string& path, Residency residency = Residency::mapped);
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }
   const std::string& path() const { return file_.path(); }
 
@@ -48,7 +48,7 @@ class SafetensorsFile {
 // single `model.safetensors`.
 class Checkpoint {
  public:
-  explicit Checkpoint(const std::string& dir);
+  explicit Checkpoint(const std::string& dir, Residency residency = Residency::mapped);
   const TensorView* find(const std::string& name) const;
   const TensorView& get(const std::string& name) const;  // fails naming the tensor if absent
   const std::string& dir() const { return dir_; }

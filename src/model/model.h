@@ -15,7 +15,8 @@ struct Model {
   std::unique_ptr<Checkpoint> checkpoint;
   ModelWeights weights;  // views into *checkpoint
 
-  static std::unique_ptr<Model> load(const std::string& dir);
+  // residency: see io/mapped_file.h (large pages for the CPU backend, the mapping for a GPU's upload).
+  static std::unique_ptr<Model> load(const std::string& dir, Residency residency = Residency::mapped);
 };
 
 }  // namespace r1
