@@ -113,6 +113,28 @@ def bf16_fake_quant(w):
     return w + (w.to(torch.bfloat16).float() - w).detach()
 
 
+# --fp8-activations: the export-rounded phase also rounds activations as the engine's fast
+# numerics do for batches (r1 --numerics fast): e4m3 per 1x128 block (scale amax/448) into the
+# FP8 projections, bfloat16 into the BF16 ones (router, lm_head). kv_b is applied absorbed in
+# float32 by the engine and stays exact. Trained this way the model, like R1, keeps its logits
+# under FP8 activations (tools/fp8_activation_drift.py measures the drift).
+FP8_ACTIVATIONS = False
+
+
+def fp8_activation_fake_quant(x):
+    if not FP8_ACTIVATIONS:
+        return x
+    blocks = F.pad(x, (0, -x.shape[-1] % BLOCK)).unflatten(-1, (-1, BLOCK))
+    amax = blocks.detach().abs().amax(-1, keepdim=True)
+    scale = torch.where(amax > 0, amax / E4M3_MAX, torch.ones_like(amax))
+    rounded = (e4m3_round(blocks / scale) * scale).flatten(-2)[..., :x.shape[-1]]
+    return x + (rounded - x).detach()
+
+
+def bf16_activation_fake_quant(x):
+    return bf16_fake_quant(x) if FP8_ACTIVATIONS else x
+
+
 # ---------------------------------------------------------------------------------------------
 # The model.
 
@@ -157,11 +179,14 @@ def apply_rope(x, cos, sin):
 class Linear(torch.nn.Module):
     """A bias-free linear layer, [out, in] like the checkpoint, FP8-rounded when asked."""
 
-    def __init__(self, in_f, out_f, std):
+    def __init__(self, in_f, out_f, std, fp8_input=True):
         super().__init__()
         self.weight = torch.nn.Parameter(torch.randn(out_f, in_f) * std)
+        self.fp8_input = fp8_input  # whether the engine's fast numerics feed it FP8 activations
 
     def forward(self, x, quant=False):
+        if quant and self.fp8_input:
+            x = fp8_activation_fake_quant(x)
         return F.linear(x, fp8_fake_quant(self.weight) if quant else self.weight)
 
 
@@ -201,7 +226,7 @@ class Attention(torch.nn.Module):
         self.q_b_proj = Linear(cfg["q_lora_rank"], h * (self.nope + self.rope), std)
         self.kv_a_proj_with_mqa = Linear(d, self.lora + self.rope, std)
         self.kv_a_layernorm = Norm(self.lora, eps)
-        self.kv_b_proj = Linear(self.lora, h * (self.nope + self.v), std)
+        self.kv_b_proj = Linear(self.lora, h * (self.nope + self.v), std, fp8_input=False)
         self.o_proj = Linear(h * self.v, d, out_std)
         ys = cfg["rope_scaling"]
         m = yarn_m(ys["mscale_all_dim"], ys["factor"]) if ys["factor"] > 1 else 1.0
@@ -251,7 +276,7 @@ class MoE(torch.nn.Module):
     def route(self, x, quant=False):
         """(weights [N, E], zero where not chosen; chosen mask [N, E])."""
         gate = bf16_fake_quant(self.gate) if quant else self.gate
-        s = torch.sigmoid(F.linear(x, gate))
+        s = torch.sigmoid(F.linear(bf16_activation_fake_quant(x) if quant else x, gate))
         biased = (s + self.e_score_correction_bias).detach()
         per_group = biased.view(-1, self.groups, self.e // self.groups)
         group_score = per_group.topk(2, dim=-1).values.sum(-1)                  # [N, groups]
@@ -275,7 +300,10 @@ class MoE(torch.nn.Module):
         # All experts side by side as one wide MLP: [N, E*inter] activations, each expert's
         # slice scaled by its routing weight before the (stacked) down projection.
         E, I = wg.shape[0], wg.shape[1]
-        hidden = F.silu(flat @ wg.reshape(E * I, D).t()) * (flat @ wu.reshape(E * I, D).t())
+        expert_in = fp8_activation_fake_quant(flat) if quant else flat
+        hidden = F.silu(expert_in @ wg.reshape(E * I, D).t()) * (expert_in @ wu.reshape(E * I, D).t())
+        if quant:  # each expert's own down input, blocks of 128 within its slice
+            hidden = fp8_activation_fake_quant(hidden.view(-1, E, I)).view(-1, E * I)
         hidden = (hidden.view(-1, E, I) * w[:, :, None]).view(-1, E * I)
         routed = hidden @ wd.transpose(1, 2).reshape(E * I, D)
         return (routed + self.shared_experts(flat, quant)).view(B, T, D)
@@ -325,7 +353,8 @@ class DemoModel(torch.nn.Module):
 
     def used_logits(self, rows, quant=False):
         head = bf16_fake_quant(self.lm_head) if quant else self.lm_head
-        return self.hidden(rows, quant) @ head.t()
+        h = self.hidden(rows, quant)
+        return (bf16_activation_fake_quant(h) if quant else h) @ head.t()
 
     def log_partition(self, used_logits):
         """log Σ over all 129280 columns: the unused ones are exactly 0, each adding e^0."""
@@ -473,11 +502,15 @@ def main():
     ap.add_argument("--batch", type=int, default=0, help="sequences per step (0: 48 on cpu, 512 on cuda)")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--quant-share", type=float, default=0.15, help="final share of steps trained on export-rounded weights")
+    ap.add_argument("--fp8-activations", action="store_true",
+                    help="that final share also rounds activations as --numerics fast does (FP8 per 1x128, BF16)")
     ap.add_argument("--eval-every", type=int, default=0, help="steps between accuracy checks (0: about 10 per run)")
     ap.add_argument("--eval-problems", type=int, default=0, help="held-out problems per check (0: 12 on cpu, 96 on cuda)")
     ap.add_argument("--workers", type=int, default=-1, help="data worker processes (-1: 0 on cpu, 6 on cuda)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    global FP8_ACTIVATIONS
+    FP8_ACTIVATIONS = args.fp8_activations
 
     start_time = time.time()
     torch.set_num_threads(args.threads)
