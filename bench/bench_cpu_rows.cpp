@@ -1,0 +1,85 @@
+// How fast the CPU row kernels (src/cpu/simd) turn weights into a matrix-vector product, one
+// thread, for FP8 (block-scaled) and BF16 weights of R1's hidden width: from a matrix that fits
+// the caches (what the arithmetic allows) and from one far larger (what memory allows), next to
+// a plain read of the same bytes. Shows whether batch-1 decode is bound by the kernel's
+// instructions or by memory. Not a test; figures go to docs/PERFORMANCE.md.
+//
+//   build/bench/bench_cpu_rows [--isa avx512|avx2|portable]
+#include <fmt/format.h>
+#include <sys/mman.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <vector>
+
+#include "common/error.h"
+#include "cpu/simd/kernels.h"
+
+using namespace r1;
+using namespace r1::simd;
+
+namespace {
+
+constexpr size_t kLargePage = size_t(2) << 20;
+
+struct Buffer {  // 2 MiB-aligned, advised for huge pages, as the CPU backend's weights are
+  explicit Buffer(size_t bytes) : size((bytes + kLargePage - 1) / kLargePage * kLargePage) {
+    data = static_cast<uint8_t*>(std::aligned_alloc(kLargePage, size));
+    if (!data) fail("cannot allocate {} MB", size >> 20);
+    madvise(data, size, MADV_HUGEPAGE);
+    for (size_t i = 0; i < size; ++i) data[i] = uint8_t((i * 2654435761u) >> 24) & 0x77;  // finite e4m3/bf16
+  }
+  ~Buffer() { std::free(data); }
+  uint8_t* data;
+  size_t size;
+};
+
+template <typename Fn>
+double best_gbs(size_t bytes, Fn&& fn) {
+  const int reps = int(2e9 / double(bytes)) + 1;
+  double best = 0;
+  for (int trial = 0; trial < 3; ++trial) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int r = 0; r < reps; ++r) fn();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    best = std::max(best, double(bytes) * reps / s / 1e9);
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"CPU row-kernel throughput, one thread"};
+  std::string isa_name;
+  app.add_option("--isa", isa_name, "avx512, avx2 or portable (default: the best this CPU runs)");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    const Kernels* k = &best_kernels();
+    for (Isa isa : {Isa::avx512, Isa::avx2, Isa::portable})
+      if (const Kernels* candidate = kernels_for(isa); candidate && candidate->name == isa_name) k = candidate;
+    if (!isa_name.empty() && k->name != isa_name) fail("--isa {}: not available on this CPU", isa_name);
+    const int in = 7168;
+    std::vector<float> x(in, 0.5f), scratch(padded(in));
+    for (WeightType type : {WeightType::fp8, WeightType::bf16})
+      for (int out : {128, 16384}) {  // 0.9 / 117 MB of FP8: in the caches, and far beyond them
+        const size_t bytes = size_t(out) * in * (type == WeightType::fp8 ? 1 : 2);
+        Buffer weights(bytes);
+        std::vector<float> scales(size_t((out + 127) / 128) * (in / 128), 0.01f), y(out);
+        const Rows rows{type, weights.data, type == WeightType::fp8 ? scales.data() : nullptr, out, in, 128, in / 128,
+                        in, 0, 0};
+        const double kernel = best_gbs(bytes, [&] { k->rows(rows, x.data(), 1, 0, out, y.data(), scratch.data()); });
+        volatile float sink = 0;
+        const double read = best_gbs(bytes, [&] {
+          sink = k->read_sum(reinterpret_cast<const float*>(weights.data), bytes / 4);
+        });
+        fmt::print("{{\"bench\":\"cpu_rows\",\"isa\":\"{}\",\"weights\":\"{}\",\"mb\":{:.1f},\"kernel_gbs\":{:.1f},"
+                   "\"read_gbs\":{:.1f}}}\n",
+                   k->name, type == WeightType::fp8 ? "fp8" : "bf16", bytes / 1e6, kernel, read);
+      }
+  } catch (const Error& e) {
+    fmt::print(stderr, "bench_cpu_rows: {}\n", e.what());
+    return 1;
+  }
+}
