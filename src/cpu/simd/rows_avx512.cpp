@@ -35,6 +35,15 @@ struct Avx512 {
     const __m256i half = _mm256_and_si256(_mm256_slli_epi16(wide, 7), _mm256_set1_epi16(int16_t(0xBFFF)));
     return _mm512_cvtph_ps(half);
   }
+  // 64 codes at once: the same conversion with each step on 32 lanes, half the instructions.
+  static void fp8x4(const uint8_t* p, F* out) {
+    for (int pair = 0; pair < 2; ++pair) {
+      const __m512i wide = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * pair)));
+      const __m512i half = _mm512_and_si512(_mm512_slli_epi16(wide, 7), _mm512_set1_epi16(int16_t(0xBFFF)));
+      out[2 * pair] = _mm512_cvtph_ps(_mm512_castsi512_si256(half));
+      out[2 * pair + 1] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(half, 1));
+    }
+  }
 };
 
 }  // namespace

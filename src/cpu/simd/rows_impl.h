@@ -29,6 +29,16 @@ typename V::F decode(const uint8_t* p) {
   if constexpr (T == WeightType::fp8) return V::fp8(p);
 }
 
+// 4·W consecutive weights from p into out[0..3]; an ISA may decode FP8 in wider steps (fp8x4).
+template <class V, WeightType T>
+void decode4(const uint8_t* p, typename V::F* out) {
+  if constexpr (T == WeightType::fp8 && requires { V::fp8x4(p, out); }) {
+    V::fp8x4(p, out);
+  } else {
+    for (int k = 0; k < 4; ++k) out[k] = decode<V, T>(p + k * V::W * weight_bytes(T));
+  }
+}
+
 // W weights of `row` from column i, FP8 unscaled; lanes past w.in read as 0.
 template <class V, WeightType T>
 typename V::F load_weights(const Rows& w, int row, int i) {
@@ -46,8 +56,9 @@ typename V::F load_weights(const Rows& w, int row, int i) {
 // no scales). A view starting `phase` columns into a block (a column shard) has a shorter
 // first block. The order depends only on `in`, the block and the phase, never on where the
 // weights come from, so the fused and the decoded-row paths agree bit for bit (batch invariance).
-template <class V, class Load>
-float dot_row(Load load, const float* scales, int block, int phase, const float* x, int in) {
+// load4(i, out) fills out[0..3] with load(i), load(i + W), load(i + 2W), load(i + 3W).
+template <class V, class Load, class Load4>
+float dot_row(Load load, Load4 load4, const float* scales, int block, int phase, const float* x, int in) {
   constexpr int W = V::W;
   using F = typename V::F;
   F a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
@@ -56,10 +67,12 @@ float dot_row(Load load, const float* scales, int block, int phase, const float*
     F b0 = V::zero(), b1 = V::zero(), b2 = V::zero(), b3 = V::zero();
     int i = b;
     for (; i + 4 * W <= end; i += 4 * W) {
-      b0 = V::fma(load(i), V::load(x + i), b0);
-      b1 = V::fma(load(i + W), V::load(x + i + W), b1);
-      b2 = V::fma(load(i + 2 * W), V::load(x + i + 2 * W), b2);
-      b3 = V::fma(load(i + 3 * W), V::load(x + i + 3 * W), b3);
+      F w[4];
+      load4(i, w);
+      b0 = V::fma(w[0], V::load(x + i), b0);
+      b1 = V::fma(w[1], V::load(x + i + W), b1);
+      b2 = V::fma(w[2], V::load(x + i + 2 * W), b2);
+      b3 = V::fma(w[3], V::load(x + i + 3 * W), b3);
     }
     for (; i + W <= end; i += W) b0 = V::fma(load(i), V::load(x + i), b0);
     if (i < end) {  // the last partial chunk: x padded with zeros
@@ -124,15 +137,22 @@ void rows_typed(const Rows& w, const float* x, int tokens, int begin, int end, f
     const float* scales = row_scales<V, T>(w, o);
     if (tokens == 1) {  // decode on the fly: the weights go from memory straight to the FMAs
       if (o + 1 < end) prefetch_row<T>(w, o + 1);
-      y[o] = dot_row<V>([&](int i) { return load_weights<V, T>(w, o, i); }, scales, block, phase, x, w.in);
+      const uint8_t* row = static_cast<const uint8_t*>(w.data) + int64_t(o) * (w.stride ? w.stride : w.in) * weight_bytes(T);
+      y[o] = dot_row<V>([&](int i) { return load_weights<V, T>(w, o, i); },
+                        [&](int i, typename V::F* out) { decode4<V, T>(row + int64_t(i) * weight_bytes(T), out); },
+                        scales, block, phase, x, w.in);
       continue;
     }
     // Once per row, then read from L1/L2 by every token.
     decode_row_typed<V, T>(w, o, scratch, /*unscaled=*/true);
     for (int i = w.in; i < padded(w.in); ++i) scratch[i] = 0;
     for (int t = 0; t < tokens; ++t)
-      y[int64_t(t) * w.out + o] = dot_row<V>([&](int i) { return V::load(scratch + i); }, scales, block, phase,
-                                             x + int64_t(t) * w.in, w.in);
+      y[int64_t(t) * w.out + o] = dot_row<V>(
+          [&](int i) { return V::load(scratch + i); },
+          [&](int i, typename V::F* out) {
+            for (int k = 0; k < 4; ++k) out[k] = V::load(scratch + i + k * V::W);
+          },
+          scales, block, phase, x + int64_t(t) * w.in, w.in);
   }
 }
 
