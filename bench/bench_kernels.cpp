@@ -294,7 +294,7 @@ void bench_mla_decode_bf16(const Ceilings& c, int sms, size_t l2_bytes, std::vec
         if (r.config == automatic && chosen == nullptr) chosen = &r;
       }
       for (const Result* r : {chosen, best}) {
-        if (r == nullptr) continue;
+        if (r == nullptr || (r == best && best == chosen)) continue;  // the default was the fastest: one line
         const double flops = 2.0 * (width + s.kv_lora_rank) * s.heads * double(p.batch) * p.context;
         const double gbs = cache_bytes / (r->ms * 1e-3) / 1e9, tflops = flops / (r->ms * 1e-3) / 1e12;
         const double roofline_ms = 1e3 * std::max(cache_bytes / (c.bandwidth_gbs * 1e9), flops / (c.bf16_tflops * 1e12));
