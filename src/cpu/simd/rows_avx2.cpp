@@ -33,6 +33,15 @@ struct Avx2 {
     const __m128i half = _mm_and_si128(_mm_slli_epi16(wide, 7), _mm_set1_epi16(int16_t(0xBFFF)));
     return _mm256_cvtph_ps(half);
   }
+  // 32 codes at once: each integer step on 16 lanes, half the instructions.
+  static void fp8x4(const uint8_t* p, F* out) {
+    for (int pair = 0; pair < 2; ++pair) {
+      const __m256i wide = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * pair)));
+      const __m256i half = _mm256_and_si256(_mm256_slli_epi16(wide, 7), _mm256_set1_epi16(int16_t(0xBFFF)));
+      out[2 * pair] = _mm256_cvtph_ps(_mm256_castsi256_si128(half));
+      out[2 * pair + 1] = _mm256_cvtph_ps(_mm256_extracti128_si256(half, 1));
+    }
+  }
 };
 
 }  // namespace
