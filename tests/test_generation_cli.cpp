@@ -204,6 +204,13 @@ TEST_F(GenerationCli, SyntheticBenchPrintsSpeedsAsJson) {
   EXPECT_GT(j.at("prefill_tok_s").get<double>(), 0);
   EXPECT_GT(j.at("decode_tok_s").get<double>(), 0);
   EXPECT_GT(j.at("ttft_ms").get<double>(), 0);
+  // The ceilings are measured in the same run (CPU): memory bandwidth and the FMA peak, and the
+  // fractions are the figures over them.
+  const double bandwidth = j.at("measured_bandwidth_gb_s").get<double>(), peak = j.at("peak_gflop_s").get<double>();
+  EXPECT_GT(bandwidth, 0);
+  EXPECT_GT(peak, 0);
+  EXPECT_NEAR(j.at("bandwidth_fraction").get<double>(), j.at("effective_gb_s").get<double>() / bandwidth, 0.002);
+  EXPECT_NEAR(j.at("prefill_peak_fraction").get<double>(), j.at("prefill_gflop_s").get<double>() / peak, 0.002);
 }
 
 }  // namespace

@@ -143,11 +143,13 @@ int run_synthetic(const BenchOptions& o) {
   const double step_bytes = decode_bytes_per_step(session.config(), session.model().weights, o.batch,
                                                   o.prompt_len + o.gen_len / 2.0, sizeof(float));
   const double effective_gb_s = step_bytes * decode_tok_s / o.batch / 1e9;
-  double bandwidth_gb_s = 0;
+  double bandwidth_gb_s = 0, peak_gflop_s = 0;
   if (o.model.device == "cpu") {
     ThreadPool probe_pool(o.model.threads);
     bandwidth_gb_s = measure_read_bandwidth_gb_s(probe_pool);
+    peak_gflop_s = measure_fma_peak_gflop_s(probe_pool);
   }
+  const double prefill_gflop_s = st.prefill_tok_s() * prefill_flops_per_token(session.config(), session.model().weights) / 1e9;
   const double fraction = bandwidth_gb_s > 0 ? effective_gb_s / bandwidth_gb_s : 0.0;
   if (o.json) {
     auto two_decimals = [](double x) { return std::round(x * 100) / 100; };
@@ -156,10 +158,13 @@ int run_synthetic(const BenchOptions& o) {
                         {"decode_tok_s", two_decimals(decode_tok_s)}, {"ttft_ms", two_decimals(ttft_s * 1e3)},
                         {"ms_per_step", two_decimals(decode_tok_s > 0 ? o.batch * 1e3 / decode_tok_s : 0.0)},
                         {"bytes_per_token", int64_t(std::llround(step_bytes / o.batch))},
-                        {"effective_gb_s", two_decimals(effective_gb_s)}};
+                        {"effective_gb_s", two_decimals(effective_gb_s)},
+                        {"prefill_gflop_s", two_decimals(prefill_gflop_s)}};
     if (bandwidth_gb_s > 0) {
       j["measured_bandwidth_gb_s"] = two_decimals(bandwidth_gb_s);
       j["bandwidth_fraction"] = std::round(fraction * 1000) / 1000;
+      j["peak_gflop_s"] = two_decimals(peak_gflop_s);
+      j["prefill_peak_fraction"] = std::round(prefill_gflop_s / peak_gflop_s * 1000) / 1000;
     }
     fmt::print("{}\n", j.dump());
     return 0;
@@ -172,6 +177,9 @@ int run_synthetic(const BenchOptions& o) {
   fmt::print("bytes/token     {:.3f} GB, {:.1f} GB/s effective\n", step_bytes / o.batch / 1e9, effective_gb_s);
   if (bandwidth_gb_s > 0)
     fmt::print("bandwidth       {:.1f} GB/s measured, {:.1f}% used\n", bandwidth_gb_s, fraction * 100);
+  if (peak_gflop_s > 0)
+    fmt::print("prefill FLOPs   {:.1f} GFLOP/s of {:.1f} measured FMA peak ({:.1f}%)\n", prefill_gflop_s, peak_gflop_s,
+               prefill_gflop_s / peak_gflop_s * 100);
   return 0;
 }
 

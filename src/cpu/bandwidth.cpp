@@ -38,4 +38,20 @@ double measure_read_bandwidth_gb_s(ThreadPool& pool, size_t bytes, int tries) {
   return double(per_part) * parts * 4 / best_s / 1e9;
 }
 
+double measure_fma_peak_gflop_s(ThreadPool& pool, int tries) {
+  const simd::Kernels& k = simd::best_kernels();
+  constexpr int64_t kIterations = int64_t(1) << 25;  // ~0.1-0.3 s per try on one core
+  const int parts = pool.size();
+  std::vector<float> sums(static_cast<size_t>(parts));
+  double best_s = 1e30;
+  for (int t = 0; t < tries; ++t) {
+    const auto start = std::chrono::steady_clock::now();
+    pool.parallel_for(parts, [&](int begin, int end, int) {
+      for (int p = begin; p < end; ++p) sums[p] += k.fma_loop(kIterations);
+    });
+    best_s = std::min(best_s, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return double(kIterations) * simd::kFmaFlopsPerRound * k.lanes * parts / best_s / 1e9;
+}
+
 }  // namespace r1

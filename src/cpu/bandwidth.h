@@ -12,4 +12,8 @@ namespace r1 {
 // GB/s (1e9 bytes) of the best of `tries` passes over `bytes` (≥ 2 GiB so caches do not count).
 double measure_read_bandwidth_gb_s(ThreadPool& pool, size_t bytes = size_t(2) << 30, int tries = 5);
 
+// GFLOP/s of float32 FMAs on every thread of the pool with the widest vectors this CPU runs,
+// registers only (the arithmetic ceiling of the exact kernels); the best of `tries`.
+double measure_fma_peak_gflop_s(ThreadPool& pool, int tries = 5);
+
 }  // namespace r1

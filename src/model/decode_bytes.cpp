@@ -13,6 +13,9 @@ double bytes(const Linear& w) {
 
 double bytes(const MlpWeights& m) { return bytes(m.gate) + bytes(m.up) + bytes(m.down); }
 
+double flops(const Linear& w) { return w.weight ? 2.0 * double(w.out) * w.in : 0.0; }
+double flops(const MlpWeights& m) { return flops(m.gate) + flops(m.up) + flops(m.down); }
+
 }  // namespace
 
 double decode_bytes_per_step(const ModelConfig& config, const ModelWeights& weights, int batch, double context,
@@ -31,6 +34,20 @@ double decode_bytes_per_step(const ModelConfig& config, const ModelWeights& weig
     const double n = double(l.experts.size()), k = config.routing.num_experts_per_tok;
     const double distinct = n * (1.0 - std::pow(1.0 - k / n, batch));  // = k at batch 1
     total += distinct * bytes(l.experts[0]);
+  }
+  return total;
+}
+
+double prefill_flops_per_token(const ModelConfig& config, const ModelWeights& weights) {
+  double total = 0;
+  for (const LayerWeights& l : weights.layers) {
+    total += flops(l.q_a) + flops(l.q_b) + flops(l.q_proj) + flops(l.kv_a) + flops(l.kv_b) + flops(l.o_proj);
+    if (!l.moe) {
+      total += flops(l.mlp);
+      continue;
+    }
+    total += flops(l.router) + flops(l.shared_experts);
+    if (!l.experts.empty()) total += config.routing.num_experts_per_tok * flops(l.experts[0]);
   }
   return total;
 }

@@ -42,7 +42,12 @@ struct Kernels {
   void (*decode_row)(const Rows& w, int row, float* out);
   // Σ p[0..n) with independent vector accumulators: the bandwidth probe's read (n % 128 == 0).
   float (*read_sum)(const float* p, size_t n);
+  // The arithmetic probe: `iterations` rounds of independent FMAs in registers, kFmaFlopsPerRound
+  // × lanes FLOP each (lanes: 16 AVX-512, 8 AVX2, 1 portable); the result only defeats the optimizer.
+  float (*fma_loop)(int64_t iterations);
+  int lanes;
 };
+constexpr int kFmaFlopsPerRound = 2 * 12;
 
 // The kernels of `isa`, or nullptr when this build or this CPU lacks it.
 const Kernels* kernels_for(Isa isa);

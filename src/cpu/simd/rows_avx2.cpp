@@ -46,6 +46,7 @@ struct Avx2 {
 
 }  // namespace
 
-extern const Kernels kAvx2Kernels = {Isa::avx2, "avx2", rows<Avx2>, decode_row<Avx2>, read_sum<Avx2>};
+extern const Kernels kAvx2Kernels = {Isa::avx2, "avx2", rows<Avx2>, decode_row<Avx2>, read_sum<Avx2>, fma_loop<Avx2>,
+                                 Avx2::W};
 
 }  // namespace r1::simd

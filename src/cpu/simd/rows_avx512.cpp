@@ -48,6 +48,7 @@ struct Avx512 {
 
 }  // namespace
 
-extern const Kernels kAvx512Kernels = {Isa::avx512, "avx512", rows<Avx512>, decode_row<Avx512>, read_sum<Avx512>};
+extern const Kernels kAvx512Kernels = {Isa::avx512, "avx512", rows<Avx512>, decode_row<Avx512>, read_sum<Avx512>,
+                                   fma_loop<Avx512>, Avx512::W};
 
 }  // namespace r1::simd

@@ -176,6 +176,23 @@ void rows(const Rows& w, const float* x, int tokens, int begin, int end, float* 
   }
 }
 
+// The FMA peak: `iterations` rounds of 12 independent vector FMAs (more chains than the FMA
+// latency × issue width of any x86 core), registers only. Returns a value that depends on every
+// FMA so that none is optimized away. 2 · 12 · W FLOP per round.
+template <class V>
+float fma_loop(int64_t iterations) {
+  using F = typename V::F;
+  constexpr int kChains = 12;
+  F acc[kChains];
+  for (int k = 0; k < kChains; ++k) acc[k] = V::set1(1.0f + 1e-3f * k);
+  const F m = V::set1(0.999999f), a = V::set1(1e-7f);
+  for (int64_t i = 0; i < iterations; ++i)
+    for (int k = 0; k < kChains; ++k) acc[k] = V::fma(acc[k], m, a);
+  F sum = acc[0];
+  for (int k = 1; k < kChains; ++k) sum = V::add(sum, acc[k]);
+  return V::reduce(sum);
+}
+
 // Eight accumulators: enough loads in flight to measure memory, not the add latency.
 template <class V>
 float read_sum(const float* p, size_t n) {

@@ -1,6 +1,7 @@
 // The portable row kernels, plain C++ for any CPU, and the reference the SIMD kernels are
 // tested against: each weight row decoded to float32, then dotted with every token.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "cpu/dot.h"
@@ -48,8 +49,18 @@ float read_sum(const float* p, size_t n) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+float fma_loop(int64_t iterations) {
+  float acc[12];
+  for (int k = 0; k < 12; ++k) acc[k] = 1.0f + 1e-3f * k;
+  for (int64_t i = 0; i < iterations; ++i)
+    for (float& a : acc) a = std::fma(a, 0.999999f, 1e-7f);
+  float sum = 0;
+  for (float a : acc) sum += a;
+  return sum;
+}
+
 }  // namespace
 
-extern const Kernels kPortableKernels = {Isa::portable, "portable", rows, decode_row, read_sum};
+extern const Kernels kPortableKernels = {Isa::portable, "portable", rows, decode_row, read_sum, fma_loop, 1};
 
 }  // namespace r1::simd
