@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
       if (const Kernels* candidate = kernels_for(isa); candidate && candidate->name == isa_name) k = candidate;
     if (!isa_name.empty() && k->name != isa_name) fail("--isa {}: not available on this CPU", isa_name);
     const int in = 7168;
-    std::vector<float> x(in, 0.5f), scratch(padded(in));
+    std::vector<float> x(in, 0.5f), scratch(scratch_floats(in));
     for (WeightType type : {WeightType::fp8, WeightType::bf16})
       for (int out : {128, 16384}) {  // 0.9 / 117 MB of FP8: in the caches, and far beyond them
         const size_t bytes = size_t(out) * in * (type == WeightType::fp8 ? 1 : 2);

@@ -74,7 +74,7 @@ void linear(ThreadPool& pool, const Linear& w, const float* x, int tokens, float
   const simd::Kernels& k = kernels_for(r, kernels);
   pool.parallel_for(w.out, [&](int begin, int end, int) {
     thread_local std::vector<float> scratch;
-    if (scratch.size() < size_t(simd::padded(w.in))) scratch.resize(size_t(simd::padded(w.in)));
+    if (scratch.size() < simd::scratch_floats(w.in)) scratch.resize(simd::scratch_floats(w.in));
     k.rows(r, x, tokens, begin, end, y, scratch.data());
   });
 }

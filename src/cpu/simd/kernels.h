@@ -30,12 +30,16 @@ struct Rows {
 // Lanes a scratch row must be padded to (zeros past `in`) for every kernel set.
 constexpr int kMaxLanes = 16;
 constexpr int padded(int n) { return (n + kMaxLanes - 1) / kMaxLanes * kMaxLanes; }
+// Rows a call with several tokens decodes at a time: each token's activations are then read
+// once per group of rows rather than once per row (a prompt's activations outgrow the caches).
+constexpr int kScratchRows = 8;
+constexpr size_t scratch_floats(int in) { return size_t(kScratchRows) * padded(in); }
 
 struct Kernels {
   Isa isa;
   const char* name;
   // y[t · w.out + o] = Σ_i x[t · w.in + i] · W[o][i] for o in [begin, end), t < tokens.
-  // scratch: padded(w.in) floats. Each weight byte is read once whatever `tokens` is, and each
+  // scratch: scratch_floats(w.in) floats. Each weight byte is read once whatever `tokens` is, and each
   // output's summation order does not depend on `tokens` (batch invariance).
   void (*rows)(const Rows& w, const float* x, int tokens, int begin, int end, float* y, float* scratch);
   // Row `row` of W as float32 into out[0, w.in).

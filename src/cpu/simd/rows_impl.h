@@ -129,31 +129,109 @@ void prefetch_row(const Rows& w, int row) {
   for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 3);
 }
 
+// One token (decode): each row decoded on the fly, the weights going from memory straight to
+// the FMAs.
 template <class V, WeightType T>
-void rows_typed(const Rows& w, const float* x, int tokens, int begin, int end, float* y, float* scratch) {
+void rows_typed_one_token(const Rows& w, const float* x, int begin, int end, float* y) {
   const int block = T == WeightType::fp8 ? w.block : w.in;
   const int phase = T == WeightType::fp8 ? w.col0 % w.block : 0;
   for (int o = begin; o < end; ++o) {
-    const float* scales = row_scales<V, T>(w, o);
-    if (tokens == 1) {  // decode on the fly: the weights go from memory straight to the FMAs
-      if (o + 1 < end) prefetch_row<T>(w, o + 1);
-      const uint8_t* row = static_cast<const uint8_t*>(w.data) + int64_t(o) * (w.stride ? w.stride : w.in) * weight_bytes(T);
-      y[o] = dot_row<V>([&](int i) { return load_weights<V, T>(w, o, i); },
-                        [&](int i, typename V::F* out) { decode4<V, T>(row + int64_t(i) * weight_bytes(T), out); },
-                        scales, block, phase, x, w.in);
-      continue;
-    }
-    // Once per row, then read from L1/L2 by every token.
-    decode_row_typed<V, T>(w, o, scratch, /*unscaled=*/true);
-    for (int i = w.in; i < padded(w.in); ++i) scratch[i] = 0;
-    for (int t = 0; t < tokens; ++t)
-      y[int64_t(t) * w.out + o] = dot_row<V>(
-          [&](int i) { return V::load(scratch + i); },
-          [&](int i, typename V::F* out) {
-            for (int k = 0; k < 4; ++k) out[k] = V::load(scratch + i + k * V::W);
-          },
-          scales, block, phase, x + int64_t(t) * w.in, w.in);
+    if (o + 1 < end) prefetch_row<T>(w, o + 1);
+    const uint8_t* row = static_cast<const uint8_t*>(w.data) + int64_t(o) * (w.stride ? w.stride : w.in) * weight_bytes(T);
+    y[o] = dot_row<V>([&](int i) { return load_weights<V, T>(w, o, i); },
+                      [&](int i, typename V::F* out) { decode4<V, T>(row + int64_t(i) * weight_bytes(T), out); },
+                      row_scales<V, T>(w, o), block, phase, x, w.in);
   }
+}
+
+// dot_row of one decoded row against kTokens tokens' activations at once (x_t = x + t·x_stride):
+// each token keeps dot_row's own four chains and block scaling, so every sum is the same bits,
+// while each row vector loaded serves all the tokens.
+constexpr int kTokensPerPass = 4;
+template <class V>
+void dot_row_tokens(const float* row, const float* scales, int block, int phase, const float* x, int64_t x_stride,
+                    int in, float* out, int64_t out_stride) {
+  constexpr int W = V::W, NT = kTokensPerPass;
+  using F = typename V::F;
+  F a[NT][4];
+#pragma GCC unroll 4
+  for (int t = 0; t < NT; ++t) a[t][0] = a[t][1] = a[t][2] = a[t][3] = V::zero();
+  for (int b = 0, block_index = 0; b < in; b = (block_index + 1) * block - phase, ++block_index) {
+    const int end = in < (block_index + 1) * block - phase ? in : (block_index + 1) * block - phase;
+    F s[NT][4];
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t) s[t][0] = s[t][1] = s[t][2] = s[t][3] = V::zero();
+    int i = b;
+    for (; i + 4 * W <= end; i += 4 * W) {
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        const F w = V::load(row + i + k * W);
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; ++t) s[t][k] = V::fma(w, V::load(x + t * x_stride + i + k * W), s[t][k]);
+      }
+    }
+    for (; i + W <= end; i += W) {
+      const F w = V::load(row + i);
+#pragma GCC unroll 4
+      for (int t = 0; t < NT; ++t) s[t][0] = V::fma(w, V::load(x + t * x_stride + i), s[t][0]);
+    }
+    if (i < end) {  // the last partial chunk: x padded with zeros
+      const F w = V::load(row + i);
+      for (int t = 0; t < NT; ++t) {
+        alignas(64) float xs[W] = {};
+        for (int k = 0; k < end - i; ++k) xs[k] = x[t * x_stride + i + k];
+        s[t][1] = V::fma(w, V::load(xs), s[t][1]);
+      }
+    }
+    const F scale = V::set1(scales ? scales[block_index] * kFp8Unit : 1.0f);
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) a[t][k] = scales ? V::fma(s[t][k], scale, a[t][k]) : V::add(a[t][k], s[t][k]);
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < NT; ++t) out[t * out_stride] = V::reduce(V::add(V::add(a[t][0], a[t][1]), V::add(a[t][2], a[t][3])));
+}
+
+// Several tokens: kScratchRows rows decoded once into scratch (kept in L2), then every token's
+// activations read once for the whole group (from L1 for all but the first row). Each output
+// is the same dot_row as for one token: the same sums, bit for bit.
+template <class V, WeightType T>
+void rows_typed_tokens(const Rows& w, const float* x, int tokens, int begin, int end, float* y, float* scratch) {
+  const int block = T == WeightType::fp8 ? w.block : w.in;
+  const int phase = T == WeightType::fp8 ? w.col0 % w.block : 0;
+  const int stride = padded(w.in);
+  for (int o0 = begin; o0 < end; o0 += kScratchRows) {
+    const int group = end - o0 < kScratchRows ? end - o0 : kScratchRows;
+    for (int g = 0; g < group; ++g) {
+      float* row = scratch + int64_t(g) * stride;
+      decode_row_typed<V, T>(w, o0 + g, row, /*unscaled=*/true);
+      for (int i = w.in; i < stride; ++i) row[i] = 0;
+    }
+    int t = 0;
+    for (; t + kTokensPerPass <= tokens; t += kTokensPerPass)
+      for (int g = 0; g < group; ++g)
+        dot_row_tokens<V>(scratch + int64_t(g) * stride, row_scales<V, T>(w, o0 + g), block, phase,
+                          x + int64_t(t) * w.in, w.in, w.in, y + int64_t(t) * w.out + o0 + g, w.out);
+    for (; t < tokens; ++t)
+      for (int g = 0; g < group; ++g) {
+        const float* row = scratch + int64_t(g) * stride;
+        y[int64_t(t) * w.out + o0 + g] = dot_row<V>(
+            [&](int i) { return V::load(row + i); },
+            [&](int i, typename V::F* out) {
+              for (int k = 0; k < 4; ++k) out[k] = V::load(row + i + k * V::W);
+            },
+            row_scales<V, T>(w, o0 + g), block, phase, x + int64_t(t) * w.in, w.in);
+      }
+  }
+}
+
+template <class V, WeightType T>
+void rows_typed(const Rows& w, const float* x, int tokens, int begin, int end, float* y, float* scratch) {
+  if (tokens == 1)
+    rows_typed_one_token<V, T>(w, x, begin, end, y);
+  else
+    rows_typed_tokens<V, T>(w, x, tokens, begin, end, y, scratch);
 }
 
 template <class V>
