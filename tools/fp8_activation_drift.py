@@ -18,33 +18,16 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference_model as rm  # noqa: E402
+from train_demo_model import fp8_activation_round  # noqa: E402  (the trainer's --fp8-activations rounding)
 
 GEMM_MIN_ROWS = 33  # the CUDA backend's FP8 GEMM takes batches above kGemvMaxRows (32)
-
-
-def e4m3_round(v):
-    """Round to the nearest e4m3 value (ties to even), saturating at 448."""
-    a = v.abs().clamp(max=448.0)
-    exponent = torch.floor(torch.log2(a.clamp(min=2.0 ** -9))).clamp(min=-6)  # subnormals below 2^-6
-    step = torch.pow(2.0, exponent - 3)
-    return torch.sign(v) * torch.round(a / step) * step
-
-
-def quantize_blocks(x, block=128):
-    out = x.clone()
-    for b0 in range(0, x.shape[-1], block):
-        part = x[..., b0:b0 + block]
-        amax = part.abs().amax(dim=-1, keepdim=True)
-        scale = torch.where(amax > 0, amax / 448.0, torch.ones_like(amax))
-        out[..., b0:b0 + block] = e4m3_round(part / scale) * scale
-    return out
 
 
 class Fp8ActivationModel(rm.Model):
     def linear(self, prefix, x):
         fp8_weight = self.ckpt.has(prefix + ".weight_scale_inv") and not prefix.endswith("kv_b_proj")
         if fp8_weight and x.shape[0] >= GEMM_MIN_ROWS:
-            x = quantize_blocks(x)
+            x = fp8_activation_round(x)
         return super().linear(prefix, x)
 
 
