@@ -6,34 +6,19 @@
 //
 //   build/bench/bench_cpu_rows [--isa avx512|avx2|portable]
 #include <fmt/format.h>
-#include <sys/mman.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
-#include <cstdlib>
 #include <vector>
 
 #include "common/error.h"
 #include "cpu/simd/kernels.h"
+#include "io/large_pages.h"
 
 using namespace r1;
 using namespace r1::simd;
 
 namespace {
-
-constexpr size_t kLargePage = size_t(2) << 20;
-
-struct Buffer {  // 2 MiB-aligned, advised for huge pages, as the CPU backend's weights are
-  explicit Buffer(size_t bytes) : size((bytes + kLargePage - 1) / kLargePage * kLargePage) {
-    data = static_cast<uint8_t*>(std::aligned_alloc(kLargePage, size));
-    if (!data) fail("cannot allocate {} MB", size >> 20);
-    madvise(data, size, MADV_HUGEPAGE);
-    for (size_t i = 0; i < size; ++i) data[i] = uint8_t((i * 2654435761u) >> 24) & 0x77;  // finite e4m3/bf16
-  }
-  ~Buffer() { std::free(data); }
-  uint8_t* data;
-  size_t size;
-};
 
 template <typename Fn>
 double best_gbs(size_t bytes, Fn&& fn) {
@@ -65,14 +50,16 @@ int main(int argc, char** argv) {
     for (WeightType type : {WeightType::fp8, WeightType::bf16})
       for (int out : {128, 16384}) {  // 0.9 / 117 MB of FP8: in the caches, and far beyond them
         const size_t bytes = size_t(out) * in * (type == WeightType::fp8 ? 1 : 2);
-        Buffer weights(bytes);
+        LargePages weights(bytes, "weights");  // as the CPU backend's weights sit
+        for (size_t i = 0; i < weights.size(); ++i)
+          weights.data()[i] = uint8_t((i * 2654435761u) >> 24) & 0x77;  // finite e4m3 / bf16
         std::vector<float> scales(size_t((out + 127) / 128) * (in / 128), 0.01f), y(out);
-        const Rows rows{type, weights.data, type == WeightType::fp8 ? scales.data() : nullptr, out, in, 128, in / 128,
+        const Rows rows{type, weights.data(), type == WeightType::fp8 ? scales.data() : nullptr, out, in, 128, in / 128,
                         in, 0, 0};
         const double kernel = best_gbs(bytes, [&] { k->rows(rows, x.data(), 1, 0, out, y.data(), scratch.data()); });
         volatile float sink = 0;
         const double read = best_gbs(bytes, [&] {
-          sink = k->read_sum(reinterpret_cast<const float*>(weights.data), bytes / 4);
+          sink = k->read_sum(reinterpret_cast<const float*>(weights.data()), bytes / 4);
         });
         fmt::print("{{\"bench\":\"cpu_rows\",\"isa\":\"{}\",\"weights\":\"{}\",\"mb\":{:.1f},\"kernel_gbs\":{:.1f},"
                    "\"read_gbs\":{:.1f}}}\n",

@@ -16,22 +16,6 @@ namespace r1 {
 
 namespace {
 
-constexpr size_t kLargePage = size_t(2) << 20;
-
-// Anonymous memory of at least `bytes`, starting on a 2 MiB boundary and advised for huge pages
-// (the kernel may still use 4 KiB pages when no huge page is free; it works either way).
-uint8_t* allocate_large_pages(size_t bytes, const std::string& path) {
-  const size_t rounded = (bytes + kLargePage - 1) / kLargePage * kLargePage;
-  void* p = mmap(nullptr, rounded + kLargePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
-  if (p == MAP_FAILED) fail("{}: cannot allocate {:.1f} MiB to hold it: {}", path, bytes / 1048576.0, std::strerror(errno));
-  const uintptr_t start = reinterpret_cast<uintptr_t>(p), aligned = (start + kLargePage - 1) / kLargePage * kLargePage;
-  if (aligned > start) munmap(p, aligned - start);
-  if (aligned + rounded < start + rounded + kLargePage) munmap(reinterpret_cast<void*>(aligned + rounded), start + kLargePage - aligned);
-  madvise(reinterpret_cast<void*>(aligned), rounded, MADV_HUGEPAGE);
-  return reinterpret_cast<uint8_t*>(aligned);
-}
-
 // MemAvailable (free memory plus what the kernel can reclaim, e.g. page cache), or free memory.
 size_t available_memory() {
   if (FILE* f = std::fopen("/proc/meminfo", "r")) {
@@ -74,17 +58,15 @@ MappedFile::MappedFile(const std::string& path, Residency residency) : path_(pat
     residency = Residency::mapped;
   }
   if (size_ > 0 && residency == Residency::large_pages) {
-    uint8_t* memory = allocate_large_pages(size_, path);
-    mapped_bytes_ = (size_ + kLargePage - 1) / kLargePage * kLargePage;
     try {
-      read_all(fd, memory, size_, path);
+      copy_ = LargePages(size_, path);
+      read_all(fd, copy_.data(), size_, path);
     } catch (...) {
-      munmap(memory, mapped_bytes_);
       close(fd);
       throw;
     }
-    mprotect(memory, mapped_bytes_, PROT_READ);
-    data_ = memory;
+    copy_.make_read_only();
+    data_ = copy_.data();
   } else if (size_ > 0) {
     void* p = mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
@@ -93,13 +75,12 @@ MappedFile::MappedFile(const std::string& path, Residency residency) : path_(pat
       fail("{}: cannot map: {}", path, std::strerror(err));
     }
     data_ = static_cast<const uint8_t*>(p);
-    mapped_bytes_ = size_;
   }
   close(fd);  // the mapping keeps the file alive
 }
 
 MappedFile::~MappedFile() {
-  if (data_) munmap(const_cast<uint8_t*>(data_), mapped_bytes_);
+  if (data_ && !copy_.data()) munmap(const_cast<uint8_t*>(data_), size_);  // the file mapping
 }
 
 }  // namespace r1

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "io/large_pages.h"
+
 namespace r1 {
 
 // mapped: the file's pages themselves (mmap; nothing copied, shared with the page cache: what a
@@ -26,9 +28,9 @@ class MappedFile {
 
  private:
   std::string path_;
-  const uint8_t* data_ = nullptr;
+  const uint8_t* data_ = nullptr;  // the file mapping, or copy_'s memory
   size_t size_ = 0;
-  size_t mapped_bytes_ = 0;  // what the destructor unmaps at data_
+  LargePages copy_;  // Residency::large_pages: the file's bytes
 };
 
 }  // namespace r1
