@@ -83,7 +83,7 @@ Command add_score_command(CLI::App& app) {
   cmd->add_option("--chunk", options->chunk, "tokens per forward call (1 = the decode path; 0 = all)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--device", options->device, "cpu or cuda")->capture_default_str();
-  cmd->add_option("--numerics", options->numerics, "exact (float32 activations) or fast (FP8/BF16 tensor cores; cuda)")
+  cmd->add_option("--numerics", options->numerics, "exact (float32 activations) or fast (BF16 on the CPU, FP8/BF16 tensor cores on CUDA)")
       ->capture_default_str();
   cmd->add_option("--threads", options->threads, "CPU threads (0 = one per core)")
       ->check(CLI::NonNegativeNumber);

@@ -16,7 +16,7 @@ void add_model_flags(CLI::App* cmd, ModelFlags& f) {
   cmd->add_option("--model", f.model, "model directory (config.json + safetensors)")->capture_default_str();
   cmd->add_option("--tokenizer", f.tokenizer, "tokenizer directory (tokenizer.json, tokenizer_config.json); default: the model's");
   cmd->add_option("--device", f.device, "cpu or cuda")->capture_default_str();
-  cmd->add_option("--numerics", f.numerics, "exact (float32 activations) or fast (FP8/BF16 tensor cores; cuda)")
+  cmd->add_option("--numerics", f.numerics, "exact (float32 activations) or fast (BF16 on the CPU, FP8/BF16 tensor cores on CUDA)")
       ->capture_default_str();
   cmd->add_option("--threads", f.threads, "CPU threads (0 = one per core)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--ranks", f.ranks, "shard the CPU engine over N in-process ranks (tensor + expert parallel)")

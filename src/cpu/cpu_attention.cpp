@@ -21,14 +21,17 @@ void CpuBackend::attention(int layer, Activation x, Activation out) {
   q_.resize(size_t(n) * heads * qk_dim);
   if (cfg_.q_lora_rank > 0) {
     q_latent_.resize(size_t(n) * cfg_.q_lora_rank);
+    // The two projections into the latent space keep float32 activations in fast numerics too:
+    // attention amplifies their errors (and the cache keeps kv_a's for every later position),
+    // and they hold ~3% of a layer's weights (docs/PERFORMANCE.md: the demo model's cosine).
     linear(pool_, lw.q_a, x.data, n, q_latent_.data());
     for (int t = 0; t < n; ++t) {
       float* row = q_latent_.data() + int64_t(t) * cfg_.q_lora_rank;
       rmsnorm_row(row, norms_[layer].q_a.data(), cfg_.q_lora_rank, cfg_.rms_norm_eps, row);
     }
-    linear(pool_, lw.q_b, q_latent_.data(), n, q_.data());
+    project(lw.q_b, q_latent_.data(), n, q_.data());
   } else {
-    linear(pool_, lw.q_proj, x.data, n, q_.data());
+    project(lw.q_proj, x.data, n, q_.data());
   }
   kv_.resize(size_t(n) * cache_dim);
   linear(pool_, lw.kv_a, x.data, n, kv_.data());
@@ -54,7 +57,7 @@ void CpuBackend::attention(int layer, Activation x, Activation out) {
     thread_local std::vector<float> kv_b_rows;
     for (int h = begin; h < end; ++h) attend_head(layer, h, batch, q_.data(), attn_out_.data(), kv_b_rows);
   });
-  linear(pool_, lw.o_proj, attn_out_.data(), n, out.data);
+  project(lw.o_proj, attn_out_.data(), n, out.data);
   all_reduce(out);  // o_proj is split by its input columns: each rank holds a partial sum
 }
 

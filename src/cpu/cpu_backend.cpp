@@ -25,15 +25,23 @@ void rmsnorm_row(const float* x, const float* weight, int n, float eps, float* o
   for (int i = 0; i < n; ++i) out[i] = x[i] * inv_rms * weight[i];
 }
 
-CpuBackend::CpuBackend(const ModelConfig& config, const ModelWeights& weights, int threads)
-    : CpuBackend(config, weights, threads, make_plan(config, 1), nullptr) {}
+bool fast_numerics_available() { return simd::bf16_kernels_for(simd::Isa::avx512) != nullptr; }
+
+CpuBackend::CpuBackend(const ModelConfig& config, const ModelWeights& weights, int threads, Numerics numerics)
+    : CpuBackend(config, weights, threads, make_plan(config, 1), nullptr, numerics) {}
 
 CpuBackend::CpuBackend(const ModelConfig& config, const ModelWeights& weights, int threads, const ShardPlan& plan,
-                       Communicator& comm)
-    : CpuBackend(config, shard_weights(weights, config, plan.ranks.at(comm.rank())), threads, plan, &comm) {}
+                       Communicator& comm, Numerics numerics)
+    : CpuBackend(config, shard_weights(weights, config, plan.ranks.at(comm.rank())), threads, plan, &comm,
+                 numerics) {}
 
-CpuBackend::CpuBackend(const ModelConfig& config, ModelWeights shard, int threads, ShardPlan plan, Communicator* comm)
+CpuBackend::CpuBackend(const ModelConfig& config, ModelWeights shard, int threads, ShardPlan plan, Communicator* comm,
+                       Numerics numerics)
     : cfg_(config), w_(std::move(shard)), plan_(std::move(plan)), comm_(comm), pool_(threads) {
+  if (numerics == Numerics::fast) {
+    fast_ = simd::bf16_kernels_for(simd::Isa::avx512);
+    if (!fast_) fail("--numerics fast: this CPU lacks AVX512-BF16, which the CPU's fast numerics need; use --numerics exact");
+  }
   const ModelWeights& weights = w_;
   for (const LayerWeights& l : weights.layers)
     norms_.push_back({decode_vector(l.input_layernorm), decode_vector(l.post_attention_layernorm),
@@ -111,14 +119,21 @@ void CpuBackend::select_rows(Activation h, std::span<const int> rows, Activation
     std::copy_n(h.data + int64_t(rows[i]) * h.dim, h.dim, out.data + int64_t(i) * h.dim);
 }
 
+void CpuBackend::project(const Linear& w, const float* x, int tokens, float* y) {
+  if (fast_)
+    linear_fast(pool_, w, x, tokens, y, *fast_);
+  else
+    linear(pool_, w, x, tokens, y);
+}
+
 void CpuBackend::run_mlp(const MlpWeights& w, const float* x, int tokens, float* out) {
   const size_t width = size_t(w.gate.out) * tokens;
   gate_.resize(width);
   up_.resize(width);
-  linear(pool_, w.gate, x, tokens, gate_.data());
-  linear(pool_, w.up, x, tokens, up_.data());
+  project(w.gate, x, tokens, gate_.data());
+  project(w.up, x, tokens, up_.data());
   for (size_t i = 0; i < width; ++i) gate_[i] = gate_[i] / (1.0f + std::exp(-gate_[i])) * up_[i];
-  linear(pool_, w.down, gate_.data(), tokens, out);
+  project(w.down, gate_.data(), tokens, out);
 }
 
 void CpuBackend::mlp(int layer, Activation x, Activation out) {
@@ -129,13 +144,13 @@ void CpuBackend::mlp(int layer, Activation x, Activation out) {
 // Each rank computes the logits of its vocabulary range; an all-gather of equal (padded)
 // pieces puts every range in place.
 void CpuBackend::lm_head(Activation x, float* host_logits) {
-  if (!comm_) return linear(pool_, w_.lm_head, x.data, x.tokens, host_logits);
+  if (!comm_) return project(w_.lm_head, x.data, x.tokens, host_logits);
   const int n = x.tokens, share = w_.lm_head.out, vocab = cfg_.vocab_size, world = comm_->world();
   const int padded = plan_.max_vocab_share();
   rank_logits_.resize(size_t(n) * share);
   padded_logits_.assign(size_t(n) * padded, 0.0f);
   gathered_logits_.resize(size_t(world) * n * padded);
-  linear(pool_, w_.lm_head, x.data, n, rank_logits_.data());
+  project(w_.lm_head, x.data, n, rank_logits_.data());
   for (int t = 0; t < n; ++t)
     std::copy_n(rank_logits_.data() + int64_t(t) * share, share, padded_logits_.data() + int64_t(t) * padded);
   comm_->all_gather(padded_logits_.data(), size_t(n) * padded, gathered_logits_.data());

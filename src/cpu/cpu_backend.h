@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "cpu/simd/bf16_kernels.h"
 #include "cpu/thread_pool.h"
 #include "dist/communicator.h"
 #include "dist/plan.h"
@@ -17,10 +18,12 @@ namespace r1 {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const ModelConfig& config, const ModelWeights& weights, int threads);
+  // numerics fast: the projections in BF16 (src/cpu/simd/bf16_kernels.h), which needs
+  // AVX512-BF16 (fast_numerics_available()); the router, q_a, kv_a and attention stay float32.
+  CpuBackend(const ModelConfig& config, const ModelWeights& weights, int threads, Numerics numerics = Numerics::exact);
   // Rank comm.rank() of a model sharded by `plan`; `comm` connects it to the other ranks.
   CpuBackend(const ModelConfig& config, const ModelWeights& weights, int threads, const ShardPlan& plan,
-             Communicator& comm);
+             Communicator& comm, Numerics numerics = Numerics::exact);
 
   Activation activation(int slot, int tokens, int dim) override;
   void configure_kv_cache(int num_pages, int page_size) override;
@@ -42,7 +45,10 @@ class CpuBackend final : public Backend {
     std::vector<float> input, post_attention, q_a, kv_a, router_bias;
   };
 
-  CpuBackend(const ModelConfig& config, ModelWeights shard, int threads, ShardPlan plan, Communicator* comm);
+  CpuBackend(const ModelConfig& config, ModelWeights shard, int threads, ShardPlan plan, Communicator* comm,
+             Numerics numerics);
+  // y = x · Wᵀ in this backend's numerics.
+  void project(const Linear& w, const float* x, int tokens, float* y);
   const RankPlan& rank() const { return plan_.ranks[comm_ ? comm_->rank() : 0]; }
   void all_reduce(Activation a);  // sum of the ranks' partial results (nothing unsharded)
   // The cached row [kv_lora_rank + qk_rope] (normed latent c, roped k_pe) of a position.
@@ -56,6 +62,7 @@ class CpuBackend final : public Backend {
   const ShardPlan plan_;  // a plan of one rank when unsharded
   Communicator* comm_ = nullptr;
   ThreadPool pool_;
+  const simd::Bf16Kernels* fast_ = nullptr;  // numerics fast: the BF16 kernels
   const Batch* batch_ = nullptr;  // the batch of the forward call in progress
   std::vector<LayerNorms> norms_;
   std::vector<float> final_norm_;
@@ -69,6 +76,9 @@ class CpuBackend final : public Backend {
   std::vector<float> q_latent_, q_, kv_, attn_out_, gate_, up_, router_logits_, gathered_,
       expert_out_, rank_logits_, padded_logits_, gathered_logits_;
 };
+
+// Whether --numerics fast runs on this CPU (it needs AVX512-BF16).
+bool fast_numerics_available();
 
 // out = x · rsqrt(mean(x²) + eps) · weight, for one row of n values.
 void rmsnorm_row(const float* x, const float* weight, int n, float eps, float* out);

@@ -79,4 +79,15 @@ void linear(ThreadPool& pool, const Linear& w, const float* x, int tokens, float
   });
 }
 
+void linear_fast(ThreadPool& pool, const Linear& w, const float* x, int tokens, float* y,
+                 const simd::Bf16Kernels& kernels) {
+  const simd::Rows r = rows_of(w);
+  if (!simd::bf16_can_run(r)) return linear(pool, w, x, tokens, y);
+  pool.parallel_for(w.out, [&](int begin, int end, int) {
+    thread_local std::vector<uint16_t> scratch;
+    if (scratch.size() < simd::bf16_scratch_values(w.in)) scratch.resize(simd::bf16_scratch_values(w.in));
+    kernels.rows(r, x, tokens, begin, end, y, scratch.data());
+  });
+}
+
 }  // namespace r1

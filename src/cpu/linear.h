@@ -3,6 +3,7 @@
 // the number of tokens.
 #pragma once
 
+#include "cpu/simd/bf16_kernels.h"
 #include "cpu/simd/kernels.h"
 #include "cpu/dot.h"
 #include "cpu/thread_pool.h"
@@ -21,5 +22,10 @@ void decode_row(const Linear& w, int row, float* out);
 // `kernels` picks the instruction set (tests force each one; the portable set is the reference).
 void linear(ThreadPool& pool, const Linear& w, const float* x, int tokens, float* y,
             const simd::Kernels& kernels = simd::best_kernels());
+
+// The same product in fast numerics (src/cpu/simd/bf16_kernels.h): activations rounded to BF16,
+// BF16 dot products. Weights the fast kernels do not take (F32, F16) go through `linear`.
+void linear_fast(ThreadPool& pool, const Linear& w, const float* x, int tokens, float* y,
+                 const simd::Bf16Kernels& kernels);
 
 }  // namespace r1

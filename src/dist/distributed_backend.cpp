@@ -16,7 +16,7 @@ DistributedBackend::DistributedBackend(const ModelConfig& config, const ModelWei
   const int cores = options.threads > 0 ? options.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   const int per_rank = std::max(1, cores / options.ranks);
   for (int r = 0; r < options.ranks; ++r)
-    ranks_.push_back(std::make_unique<CpuBackend>(config, weights, per_rank, plan_, *comms_[r]));
+    ranks_.push_back(std::make_unique<CpuBackend>(config, weights, per_rank, plan_, *comms_[r], options.numerics));
   for (int r = 0; r < options.ranks; ++r) threads_.emplace_back([this, r] { rank_loop(r); });
 }
 

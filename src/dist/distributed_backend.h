@@ -22,6 +22,7 @@ namespace r1 {
 struct DistributedOptions {
   int ranks = 2;
   int threads = 0;  // CPU threads for all ranks together (0: one per core), split evenly
+  Numerics numerics = Numerics::exact;
   std::chrono::milliseconds timeout{120000};  // at a collective, before declaring a rank hung
   // Test hook: rank fail_rank throws as it starts the attention of layer fail_layer.
   int fail_rank = -1, fail_layer = -1;

@@ -39,16 +39,15 @@ void check_layout(const std::string& model_dir, const std::string& device, int r
 
 std::unique_ptr<Backend> make_backend(const std::string& device, const Model& model, int threads, Numerics numerics,
                                       int ranks) {
-  if (device == "cpu" && numerics == Numerics::fast)
-    fail("--numerics fast: the CPU backend computes in exact numerics only so far; use --device cuda or --numerics exact");
   if (ranks > 1) {
     if (device != "cpu") fail("--ranks {}: in-process ranks shard the CPU engine only (--device cpu)", ranks);
     DistributedOptions options;
     options.ranks = ranks;
     options.threads = threads;
+    options.numerics = numerics;
     return std::make_unique<DistributedBackend>(model.config, model.weights, options);
   }
-  if (device == "cpu") return std::make_unique<CpuBackend>(model.config, model.weights, threads);
+  if (device == "cpu") return std::make_unique<CpuBackend>(model.config, model.weights, threads, numerics);
   if (device == "cuda") {
 #ifdef R1_HAVE_CUDA
     return make_cuda_backend(model.config, model.weights, numerics);

@@ -1,12 +1,15 @@
 // Run-time choice of the row kernels: the ISA translation units are compiled for their
 // instruction sets whatever the build machine is, and used only where this CPU has them.
+#include "cpu/simd/bf16_kernels.h"
 #include "cpu/simd/kernels.h"
 
 namespace r1::simd {
 
 extern const Kernels kPortableKernels;
+extern const Bf16Kernels kPortableBf16Kernels;
 #if defined(R1_HAVE_X86_KERNELS)
 extern const Kernels kAvx2Kernels, kAvx512Kernels;
+extern const Bf16Kernels kAvx512Bf16Kernels;
 #endif
 
 const Kernels* kernels_for(Isa isa) {
@@ -20,6 +23,17 @@ const Kernels* kernels_for(Isa isa) {
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                      __builtin_cpu_supports("avx512vl")
                  ? &kAvx512Kernels : nullptr;
+#endif
+    default: return nullptr;
+  }
+}
+
+const Bf16Kernels* bf16_kernels_for(Isa isa) {
+  switch (isa) {
+    case Isa::portable: return &kPortableBf16Kernels;
+#if defined(R1_HAVE_X86_KERNELS)
+    case Isa::avx512:
+      return kernels_for(Isa::avx512) && __builtin_cpu_supports("avx512bf16") ? &kAvx512Bf16Kernels : nullptr;
 #endif
     default: return nullptr;
   }

@@ -1,0 +1,44 @@
+// Fast numerics on the CPU (--numerics fast): BF16 products summed in float32. FP8 e4m3 and
+// BF16 weights become BF16 exactly (every e4m3 code, subnormals included, is a BF16 number);
+// activations are rounded to BF16 once per 128-row scale block, with the FP8 block scales
+// folded in (x · scale, then rounded), so the kernels multiply raw codes and never rescale.
+// AVX512-BF16 dot products (vdpbf16ps) take 32 weights an instruction: half the decode work of
+// the float32 path and twice its arithmetic rate.
+// Plain data only, like kernels.h (included by translation units compiled with ISA flags).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "cpu/simd/kernels.h"
+
+namespace r1::simd {
+
+// BF16 values one step of the kernels takes: rows of activations are padded with zeros to it.
+constexpr int kBf16Step = 32;
+constexpr int bf16_padded(int n) { return (n + kBf16Step - 1) / kBf16Step * kBf16Step; }
+// Rows and tokens of one tile of a multi-token call: each row is widened to BF16 once per
+// tile, each token's activations are rounded once per 128-row scale block and tile.
+constexpr int kBf16TileRows = 4, kBf16TileTokens = 48;
+constexpr size_t bf16_scratch_values(int in) { return size_t(kBf16TileRows + kBf16TileTokens) * bf16_padded(in); }
+
+struct Bf16Kernels {
+  const char* name;
+  // y[t · w.out + o] = Σ_i x[t · w.in + i] · W[o][i] for o in [begin, end), t < tokens, in the
+  // numerics above. scratch: bf16_scratch_values(w.in) values. Each output is one chain of dot
+  // products over i, whatever `tokens` and the row split are (batch invariance, bit for bit).
+  // Runs FP8 views whose block and column phase are multiples of kBf16Step, and BF16 weights.
+  void (*rows)(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* scratch);
+};
+
+// Whether the fast kernels take this weight (else the caller uses the exact ones).
+constexpr bool bf16_can_run(const Rows& w) {
+  return w.type == WeightType::bf16 ||
+         (w.type == WeightType::fp8 && w.block % kBf16Step == 0 && (w.col0 % w.block) % kBf16Step == 0);
+}
+
+// The portable reference (any CPU, scalar), or the AVX512-BF16 kernels (nullptr where this CPU
+// or this build lacks them).
+const Bf16Kernels* bf16_kernels_for(Isa isa);
+
+}  // namespace r1::simd

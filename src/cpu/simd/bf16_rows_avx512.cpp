@@ -1,0 +1,179 @@
+// The fast row kernels with AVX512-BF16 (bf16_kernels.h). Compiled with -mavx512f -mavx512bw
+// -mavx512vl -mavx512bf16; only called after dispatch.cpp has checked the CPU.
+#include <immintrin.h>
+
+#include "cpu/simd/bf16_kernels.h"
+
+namespace r1::simd {
+namespace {
+
+// 32 e4m3 codes → 32 BF16 values, exactly. A code sign-extended to 16 bits and shifted left by
+// 4 has its exponent and mantissa where BF16 keeps them and its sign in bit 15; adding 120 to
+// the exponent turns e4m3's bias (7) into BF16's (127). Codes with a zero exponent (zero and
+// the subnormals m · 2^-9) have no such form and come from a table. Codes 0x7F/0xFF (NaN in
+// e4m3, absent from checkpoints) read as ±480.
+__m512i widen_fp8(__m256i codes) {
+  const __m512i wide = _mm512_cvtepi8_epi16(codes);
+  const __mmask32 zero_exponent = _mm512_testn_epi16_mask(wide, _mm512_set1_epi16(0x78));
+  const __m512i magnitude = _mm512_add_epi16(_mm512_and_si512(_mm512_slli_epi16(wide, 4), _mm512_set1_epi16(0x07F0)),
+                                             _mm512_set1_epi16(0x3C00));
+  const __m512i small = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                         0x3C60, 0x3C40, 0x3C20, 0x3C00, 0x3BC0, 0x3B80, 0x3B00, 0);
+  const __m512i fixed = _mm512_mask_permutexvar_epi16(magnitude, zero_exponent, wide, small);
+  return _mm512_ternarylogic_epi32(fixed, wide, _mm512_set1_epi16(int16_t(0x8000)), 0xF8);  // fixed | (wide & sign)
+}
+
+__mmask32 first_lanes(int n) { return n >= 32 ? ~__mmask32(0) : (__mmask32(1) << n) - 1; }
+
+// Where a tile's weight rows come from: FP8 or BF16 rows of the checkpoint (decode: straight
+// from memory) or rows already widened into scratch (zero padded to kBf16Step).
+struct Fp8Rows {
+  const uint8_t* row[kBf16TileRows];
+  __m512i load(int r, int i) const { return widen_fp8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row[r] + i))); }
+  __m512i load_tail(int r, int i, int n) const { return widen_fp8(_mm256_maskz_loadu_epi8(first_lanes(n), row[r] + i)); }
+  void prefetch(int r, int i) const { _mm_prefetch(reinterpret_cast<const char*>(row[r] + i), _MM_HINT_T0); }
+  static constexpr int kBytes = 1;
+};
+struct Bf16Rows {
+  const uint16_t* row[kBf16TileRows];
+  __m512i load(int r, int i) const { return _mm512_loadu_si512(row[r] + i); }
+  __m512i load_tail(int r, int i, int n) const { return _mm512_maskz_loadu_epi16(first_lanes(n), row[r] + i); }
+  void prefetch(int r, int i) const { _mm_prefetch(reinterpret_cast<const char*>(row[r] + i), _MM_HINT_T0); }
+  static constexpr int kBytes = 2;
+};
+
+// y[t · y_stride + r] = Σ_i x_t[i] · row_r[i] for R rows and T tokens (x_t = x + t · x_stride,
+// BF16, zero padded): one accumulator per output, one dot product per 32 columns.
+// `ahead`: bytes of each row to prefetch ahead of use (0: the rows are in the caches).
+template <int R, int T, class Weights>
+void tile(const Weights& w, const uint16_t* x, int64_t x_stride, int in, float* y, int64_t y_stride, int ahead) {
+  __m512 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+  int i = 0;
+  for (; i + kBf16Step <= in; i += kBf16Step) {
+    if (ahead && (i * Weights::kBytes) % 64 == 0)
+      for (int r = 0; r < R; ++r) w.prefetch(r, i + ahead / Weights::kBytes);
+    __m512i wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = w.load(r, i);
+    for (int t = 0; t < T; ++t) {
+      const __m512bh xv = (__m512bh)_mm512_loadu_si512(x + t * x_stride + i);
+      for (int r = 0; r < R; ++r) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], (__m512bh)wv[r], xv);
+    }
+  }
+  if (i < in) {
+    __m512i wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = w.load_tail(r, i, in - i);
+    for (int t = 0; t < T; ++t) {
+      const __m512bh xv = (__m512bh)_mm512_loadu_si512(x + t * x_stride + i);
+      for (int r = 0; r < R; ++r) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], (__m512bh)wv[r], xv);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) y[t * y_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+// tile<R, T> for a run-time T in [1, kTileTokensMax].
+constexpr int kTileTokensMax = 6;
+template <int R, class Weights>
+void tile_tokens(int tokens, const Weights& w, const uint16_t* x, int64_t x_stride, int in, float* y,
+                 int64_t y_stride, int ahead) {
+  switch (tokens) {
+    case 1: return tile<R, 1>(w, x, x_stride, in, y, y_stride, ahead);
+    case 2: return tile<R, 2>(w, x, x_stride, in, y, y_stride, ahead);
+    case 3: return tile<R, 3>(w, x, x_stride, in, y, y_stride, ahead);
+    case 4: return tile<R, 4>(w, x, x_stride, in, y, y_stride, ahead);
+    case 5: return tile<R, 5>(w, x, x_stride, in, y, y_stride, ahead);
+    default: return tile<R, 6>(w, x, x_stride, in, y, y_stride, ahead);
+  }
+}
+template <class Weights>
+void tile_rows_tokens(int rows, int tokens, const Weights& w, const uint16_t* x, int64_t x_stride, int in, float* y,
+                      int64_t y_stride, int ahead) {
+  static_assert(kBf16TileRows == 4);
+  switch (rows) {
+    case 1: return tile_tokens<1>(tokens, w, x, x_stride, in, y, y_stride, ahead);
+    case 2: return tile_tokens<2>(tokens, w, x, x_stride, in, y, y_stride, ahead);
+    case 3: return tile_tokens<3>(tokens, w, x, x_stride, in, y, y_stride, ahead);
+    default: return tile_tokens<4>(tokens, w, x, x_stride, in, y, y_stride, ahead);
+  }
+}
+
+// x rounded to BF16 into out (padded with zeros to bf16_padded(in)), FP8: multiplied by the
+// block scales of the 128-row block `scales` points at first (nullptr: BF16 weights).
+void round_activations(const float* x, int in, const float* scales, int block, int phase, uint16_t* out) {
+  const int padded = bf16_padded(in);
+  for (int i = 0; i < padded; i += kBf16Step) {
+    const __mmask16 lo = _cvtu32_mask16(i + 16 <= in ? 0xFFFF : i >= in ? 0 : (1u << (in - i)) - 1);
+    const __mmask16 hi = _cvtu32_mask16(i + 32 <= in ? 0xFFFF : i + 16 >= in ? 0 : (1u << (in - i - 16)) - 1);
+    __m512 a = _mm512_maskz_loadu_ps(lo, x + i), b = _mm512_maskz_loadu_ps(hi, x + i + 16);
+    if (scales) {
+      const __m512 s = _mm512_set1_ps(scales[(phase + i) / block]);
+      a = _mm512_mul_ps(a, s), b = _mm512_mul_ps(b, s);
+    }
+    _mm512_storeu_si512(out + i, (__m512i)_mm512_cvtne2ps_pbh(b, a));
+  }
+}
+
+template <class Weights>
+void widen_rows(const Weights& w, int rows, int in, uint16_t* out, int64_t out_stride) {
+  for (int r = 0; r < rows; ++r) {
+    int i = 0;
+    for (; i + kBf16Step <= in; i += kBf16Step) _mm512_storeu_si512(out + r * out_stride + i, w.load(r, i));
+    if (i < in) _mm512_storeu_si512(out + r * out_stride + i, w.load_tail(r, i, in - i));
+  }
+}
+
+// How far ahead of its use each row of a decode tile is prefetched: the four rows' streams
+// alone leave too few loads in flight (bench_cpu_rows: 16 -> 24-27 GB/s a thread for FP8).
+constexpr int kDecodePrefetchBytes = 2048;
+
+// Rows [begin, end) of one scale block (FP8; BF16: any rows) against `tokens` tokens.
+template <class Weights, class Element>
+void block_rows(const Rows& w, const Element* data, const float* scales, const float* x, int tokens, int begin,
+                int end, float* y, uint16_t* scratch) {
+  const int in = w.in, padded = bf16_padded(in);
+  const int block = w.type == WeightType::fp8 ? w.block : in, phase = w.type == WeightType::fp8 ? w.col0 % w.block : 0;
+  const int64_t stride = w.stride ? w.stride : w.in;
+  uint16_t* widened = scratch;
+  uint16_t* xs = scratch + int64_t(kBf16TileRows) * padded;
+  for (int t0 = 0; t0 < tokens; t0 += kBf16TileTokens) {
+    const int tile_tokens = tokens - t0 < kBf16TileTokens ? tokens - t0 : kBf16TileTokens;
+    for (int t = 0; t < tile_tokens; ++t)
+      round_activations(x + int64_t(t0 + t) * in, in, scales, block, phase, xs + int64_t(t) * padded);
+    for (int o = begin; o < end; o += kBf16TileRows) {
+      const int rows = end - o < kBf16TileRows ? end - o : kBf16TileRows;
+      Weights direct;
+      for (int r = 0; r < kBf16TileRows; ++r) direct.row[r] = data + int64_t(o + (r < rows ? r : 0)) * stride;
+      float* out = y + int64_t(t0) * w.out + o;
+      if (tile_tokens == 1) {  // decode: the rows go from memory straight to the dot products
+        tile_rows_tokens(rows, 1, direct, xs, padded, in, out, w.out, kDecodePrefetchBytes);
+        continue;
+      }
+      widen_rows(direct, rows, in, widened, padded);
+      Bf16Rows cached;
+      for (int r = 0; r < kBf16TileRows; ++r) cached.row[r] = widened + int64_t(r < rows ? r : 0) * padded;
+      for (int t = 0; t < tile_tokens; t += kTileTokensMax)
+        tile_rows_tokens(rows, tile_tokens - t, cached, xs + int64_t(t) * padded, padded, in,
+                         out + int64_t(t) * w.out, w.out, 0);
+    }
+  }
+}
+
+void rows(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* scratch) {
+  if (w.type == WeightType::bf16)
+    return block_rows<Bf16Rows>(w, static_cast<const uint16_t*>(w.data), nullptr, x, tokens, begin, end, y, scratch);
+  for (int o = begin; o < end;) {  // FP8: one 128-row scale block at a time
+    const int block_row = (w.row0 + o) / w.block, next = (block_row + 1) * w.block - w.row0;
+    const int stop = next < end ? next : end;
+    const float* scales = w.scales + int64_t(block_row) * w.scale_cols + w.col0 / w.block;
+    block_rows<Fp8Rows>(w, static_cast<const uint8_t*>(w.data), scales, x, tokens, o, stop, y, scratch);
+    o = stop;
+  }
+}
+
+}  // namespace
+
+extern const Bf16Kernels kAvx512Bf16Kernels = {"avx512-bf16", rows};
+
+}  // namespace r1::simd

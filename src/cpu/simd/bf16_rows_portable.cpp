@@ -1,0 +1,33 @@
+// The reference for the fast kernels (bf16_kernels.h): the same rounding of the activations and
+// the same exact BF16 weights, summed plainly in double.
+#include "cpu/simd/bf16_kernels.h"
+#include "r1/number_formats.h"
+
+namespace r1::simd {
+namespace {
+
+float weight(const Rows& w, int row, int i) {
+  const int64_t at = int64_t(row) * (w.stride ? w.stride : w.in) + i;
+  if (w.type == WeightType::bf16) return bf16_to_float(static_cast<const uint16_t*>(w.data)[at]);
+  return e4m3_to_float(static_cast<const uint8_t*>(w.data)[at]);
+}
+
+void rows(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t*) {
+  for (int t = 0; t < tokens; ++t)
+    for (int o = begin; o < end; ++o) {
+      double sum = 0;
+      for (int i = 0; i < w.in; ++i) {
+        float xi = x[int64_t(t) * w.in + i];
+        if (w.type == WeightType::fp8)
+          xi *= w.scales[int64_t((w.row0 + o) / w.block) * w.scale_cols + (w.col0 + i) / w.block];
+        sum += double(bf16_to_float(float_to_bf16(xi))) * weight(w, o, i);
+      }
+      y[int64_t(t) * w.out + o] = float(sum);
+    }
+}
+
+}  // namespace
+
+extern const Bf16Kernels kPortableBf16Kernels = {"portable-bf16", rows};
+
+}  // namespace r1::simd

@@ -1,0 +1,287 @@
+// The CPU's fast numerics (issue 10): the AVX512-BF16 kernels against their scalar reference at
+// edge sizes, bit-for-bit batch invariance, the distance from exact numerics that the BF16
+// rounding of the activations allows, and the fidelity bar on the trained demo model (the tiny
+// random golden checkpoints are chaotic under any rounding): teacher-forced logits keep cosine
+// >= 0.999 with exact numerics, and greedy accuracy stays within 1 point.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <vector>
+
+#include "cpu/cpu_backend.h"
+#include "cpu/simd/bf16_kernels.h"
+#include "demo_problems.h"
+#include "engine/engine.h"
+#include "engine/score.h"
+#include "io/safetensors.h"
+#include "model/model.h"
+#include "r1/number_formats.h"
+#include "run_command.h"
+
+namespace r1 {
+namespace {
+
+namespace fs = std::filesystem;
+using simd::Bf16Kernels;
+using simd::Isa;
+using simd::Rows;
+using simd::WeightType;
+
+#define R1_REQUIRE_BF16()                                                                 \
+  if (!simd::bf16_kernels_for(Isa::avx512)) GTEST_SKIP() << "this CPU lacks AVX512-BF16"; \
+  const Bf16Kernels& fast = *simd::bf16_kernels_for(Isa::avx512)
+
+struct Matrix {
+  std::vector<uint8_t> data;
+  std::vector<float> scales;
+  Rows rows;
+};
+
+// FP8: every code but the two NaNs (subnormals and zeros included), 128x128 block scales.
+Matrix random_matrix(WeightType type, int out, int in, std::mt19937& rng) {
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  Matrix m;
+  m.rows = {type, nullptr, nullptr, out, in, 0, 0};
+  if (type == WeightType::bf16) {
+    m.data.resize(size_t(out) * in * 2);
+    for (size_t i = 0; i < size_t(out) * in; ++i) {
+      const uint16_t h = float_to_bf16(value(rng));
+      std::memcpy(&m.data[i * 2], &h, 2);
+    }
+  } else {
+    m.data.resize(size_t(out) * in);
+    for (uint8_t& c : m.data) {
+      c = uint8_t(rng() & 0xFF);
+      if ((c & 0x7F) == 0x7F) c ^= 1;
+    }
+    m.rows.block = 128;
+    m.rows.scale_cols = (in + 127) / 128;
+    m.scales.resize(size_t((out + 127) / 128) * m.rows.scale_cols);
+    for (float& s : m.scales) s = std::ldexp(0.5f + value(rng) * 0.25f, -8);
+    m.rows.scales = m.scales.data();
+  }
+  m.rows.data = m.data.data();
+  return m;
+}
+
+float weight_value(const Rows& w, int o, int i) {  // scaled, exact
+  const int64_t at = int64_t(o) * (w.stride ? w.stride : w.in) + i;
+  if (w.type == WeightType::bf16) return bf16_to_float(static_cast<const uint16_t*>(w.data)[at]);
+  return e4m3_to_float(static_cast<const uint8_t*>(w.data)[at]) *
+         w.scales[int64_t((w.row0 + o) / w.block) * w.scale_cols + (w.col0 + i) / w.block];
+}
+
+// Σ|w·x| over a row: the scale of the rounding errors of any summation order.
+double magnitude(const Rows& w, int o, const float* x) {
+  double m = 0;
+  for (int i = 0; i < w.in; ++i) m += std::fabs(double(weight_value(w, o, i)) * x[i]);
+  return m;
+}
+
+const WeightType kTypes[] = {WeightType::fp8, WeightType::bf16};
+
+TEST(CpuFastKernels, MatchReferenceAtEdgeSizes) {
+  R1_REQUIRE_BF16();
+  const Bf16Kernels& ref = *simd::bf16_kernels_for(Isa::portable);
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  for (WeightType type : kTypes)
+    for (int in : {1, 31, 32, 100, 128, 300})
+      for (int out : {1, 5, 130})
+        for (int tokens : {1, 3, 7, 50}) {  // 50: a whole tile of 48 tokens and a leftover
+          Matrix m = random_matrix(type, out, in, rng);
+          std::vector<float> x(size_t(tokens) * in), want(size_t(tokens) * out), got(want.size());
+          for (float& v : x) v = value(rng);
+          std::vector<uint16_t> scratch(simd::bf16_scratch_values(in));
+          ref.rows(m.rows, x.data(), tokens, 0, out, want.data(), scratch.data());
+          fast.rows(m.rows, x.data(), tokens, 0, out / 2, got.data(), scratch.data());  // two ranges, as
+          fast.rows(m.rows, x.data(), tokens, out / 2, out, got.data(), scratch.data());  // the pool splits
+          for (int t = 0; t < tokens; ++t)
+            for (int o = 0; o < out; ++o) {
+              const size_t at = size_t(t) * out + o;
+              // float32 sums of the same BF16 products in another order (the reference adds in double)
+              ASSERT_NEAR(got[at], want[at], 2e-6 * magnitude(m.rows, o, x.data() + size_t(t) * in) + 1e-30)
+                  << "type " << int(type) << " in " << in << " out " << out << " tokens " << tokens;
+            }
+        }
+}
+
+// Against exact products: each activation is rounded to BF16 once (relative error <= 2^-9), so
+// |fast - exact| <= 2^-9 · Σ|w·x|, plus float32 rounding.
+TEST(CpuFastKernels, WithinTheBf16RoundingOfExactProducts) {
+  R1_REQUIRE_BF16();
+  std::mt19937 rng(6);
+  std::normal_distribution<float> value(0.0f, 1.0f);
+  for (WeightType type : kTypes) {
+    const int out = 64, in = 7168, tokens = 5;
+    Matrix m = random_matrix(type, out, in, rng);
+    std::vector<float> x(size_t(tokens) * in), y(size_t(tokens) * out);
+    for (float& v : x) v = value(rng);
+    std::vector<uint16_t> scratch(simd::bf16_scratch_values(in));
+    fast.rows(m.rows, x.data(), tokens, 0, out, y.data(), scratch.data());
+    double worst = 0;
+    for (int t = 0; t < tokens; ++t)
+      for (int o = 0; o < out; ++o) {
+        double exact = 0;
+        for (int i = 0; i < in; ++i) exact += double(weight_value(m.rows, o, i)) * x[size_t(t) * in + i];
+        const double bound = (std::ldexp(1.0, -9) + 1e-6) * magnitude(m.rows, o, x.data() + size_t(t) * in);
+        ASSERT_LE(std::fabs(y[size_t(t) * out + o] - exact), bound) << "type " << int(type);
+        worst = std::max(worst, std::fabs(y[size_t(t) * out + o] - exact) / bound);
+      }
+    std::printf("  type %d: worst error %.3f of the bound\n", int(type), worst);
+  }
+}
+
+// An output's bits do not depend on the tokens beside it nor on the row split: 50 tokens
+// (a tile of 48, then 2 by the decode path) and 133 rows (scale blocks, groups of 4 and leftovers).
+TEST(CpuFastKernels, BatchInvariant) {
+  R1_REQUIRE_BF16();
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  const int out = 133, in = 300, tokens = 50;
+  for (WeightType type : kTypes) {
+    Matrix m = random_matrix(type, out, in, rng);
+    std::vector<float> x(size_t(tokens) * in), batched(size_t(tokens) * out), alone(out);
+    std::vector<uint16_t> scratch(simd::bf16_scratch_values(in));
+    for (float& v : x) v = value(rng);
+    fast.rows(m.rows, x.data(), tokens, 0, 61, batched.data(), scratch.data());
+    fast.rows(m.rows, x.data(), tokens, 61, out, batched.data(), scratch.data());
+    for (int t = 0; t < tokens; ++t) {
+      fast.rows(m.rows, x.data() + size_t(t) * in, 1, 0, out, alone.data(), scratch.data());
+      for (int o = 0; o < out; ++o)
+        ASSERT_EQ(alone[o], batched[size_t(t) * out + o]) << "type " << int(type) << " token " << t << " row " << o;
+    }
+  }
+}
+
+// A rank's shard of an FP8 matrix: rows from mid-block, columns from a block boundary; a column
+// phase off the 32-value step is refused (the caller then takes the exact kernels).
+TEST(CpuFastKernels, ViewsOfAMatrixMatchTheReference) {
+  R1_REQUIRE_BF16();
+  const Bf16Kernels& ref = *simd::bf16_kernels_for(Isa::portable);
+  std::mt19937 rng(8);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  const int rows = 300, cols = 400;
+  Matrix m = random_matrix(WeightType::fp8, rows, cols, rng);
+  Rows view = m.rows;
+  const int row0 = 70, col0 = 128 + 32, out = 150, in = 200;
+  view.data = m.data.data() + int64_t(row0) * cols + col0;
+  view.out = out, view.in = in, view.stride = cols, view.row0 = row0, view.col0 = col0;
+  ASSERT_TRUE(simd::bf16_can_run(view));
+  const int tokens = 9;
+  std::vector<float> x(size_t(tokens) * in), want(size_t(tokens) * out), got(want.size());
+  for (float& v : x) v = value(rng);
+  std::vector<uint16_t> scratch(simd::bf16_scratch_values(in));
+  ref.rows(view, x.data(), tokens, 0, out, want.data(), scratch.data());
+  fast.rows(view, x.data(), tokens, 0, out, got.data(), scratch.data());
+  for (int t = 0; t < tokens; ++t)
+    for (int o = 0; o < out; ++o)
+      ASSERT_NEAR(got[size_t(t) * out + o], want[size_t(t) * out + o],
+                  2e-6 * magnitude(view, o, x.data() + size_t(t) * in) + 1e-30);
+  view.col0 = 45;
+  EXPECT_FALSE(simd::bf16_can_run(view));
+}
+
+// The engine in fast numerics: 16 sequences decoding together (prompts fed 7 tokens a call,
+// pages of 4 positions) give each sequence exactly the greedy tokens it gets alone.
+TEST(CpuFast, EngineBatchOf16EqualsOneAtATime) {
+  if (!fast_numerics_available()) GTEST_SKIP() << "this CPU lacks AVX512-BF16";
+  auto model = Model::load(std::string(R1_TEST_DATA) + "/golden/tiny-v3-fp8");
+  CpuBackend backend(model->config, model->weights, 2, Numerics::fast);
+  std::mt19937 rng(9);
+  std::vector<std::vector<int>> prompts(16);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    prompts[i].resize(3 + 5 * i % 23);
+    for (int& id : prompts[i]) id = 2 + int(rng() % uint32_t(model->config.vocab_size - 2));
+  }
+  auto generate = [&](int max_batch, int prefill_chunk, int page_size) {
+    EngineOptions options;
+    options.max_batch = max_batch, options.context_length = 128;
+    options.prefill_chunk = prefill_chunk, options.page_size = page_size;
+    Engine engine(backend, model->config, nullptr, options);
+    std::vector<std::vector<int>> tokens(prompts.size());
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      Request r;
+      r.prompt = prompts[i];
+      r.sampling.temperature = 0;
+      r.max_tokens = 12;
+      r.on_finish = [&tokens, i](const Generation& g) { tokens[i] = g.tokens; };
+      engine.submit(std::move(r));
+    }
+    engine.run();
+    return tokens;
+  };
+  const auto alone = generate(1, 256, kDefaultPageSize), batched = generate(16, 7, 4);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(batched[i], alone[i]) << "prompt " << i;
+    EXPECT_EQ(alone[i].size(), 12u);
+  }
+}
+
+const fs::path kDemoModel = fs::path(R1_TEST_DATA) / ".." / ".." / "models" / "r1-demo";
+
+double cosine(const float* a, const float* b, int n) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int i = 0; i < n; ++i) ab += double(a[i]) * b[i], aa += double(a[i]) * a[i], bb += double(b[i]) * b[i];
+  return ab / std::sqrt(aa * bb);
+}
+
+// Teacher-forced logits on the trainer's sequences, fast against exact, at every position, on
+// the prefill path (whole sequences a call) and the decode path (a token a call).
+TEST(CpuFast, DemoModelLogitsFollowExact) {
+  if (!fast_numerics_available()) GTEST_SKIP() << "this CPU lacks AVX512-BF16";
+  auto model = Model::load(kDemoModel.string());
+  CpuBackend exact(model->config, model->weights, 2, Numerics::exact);
+  CpuBackend fast(model->config, model->weights, 2, Numerics::fast);
+  SafetensorsFile refs((kDemoModel / "trainer_logits.safetensors").string());
+  const int vocab = model->config.vocab_size;
+  int checked = 0;
+  for (int i = 0; refs.tensors().count(fmt::format("tokens_{}", i)); ++i, ++checked) {
+    const TensorView& t = refs.tensors().at(fmt::format("tokens_{}", i));
+    std::vector<int> tokens(size_t(t.numel()));
+    std::memcpy(tokens.data(), t.data, t.bytes);
+    const std::vector<float> want = teacher_forced_logits(exact, model->config, tokens, 0);
+    for (int chunk : {0, 1}) {
+      const std::vector<float> got = teacher_forced_logits(fast, model->config, tokens, chunk);
+      double worst = 1;
+      for (size_t p = 0; p < tokens.size(); ++p)
+        worst = std::min(worst, cosine(got.data() + p * vocab, want.data() + p * vocab, vocab));
+      std::printf("  sequence %d (%zu tokens), chunk %d: worst cosine %.6f\n", i, tokens.size(), chunk, worst);
+      EXPECT_GE(worst, 0.999) << "sequence " << i << " chunk " << chunk;
+    }
+  }
+  EXPECT_GT(checked, 0);
+}
+
+// Greedy accuracy on fresh problems through `r1 bench`, fast against exact: within 1 point.
+TEST(CpuFast, DemoModelAccuracyWithinOnePointOfExact) {
+  if (!fast_numerics_available()) GTEST_SKIP() << "this CPU lacks AVX512-BF16";
+  const fs::path dir = fs::temp_directory_path() / fmt::format("r1_cpu_fast_{}", getpid());
+  fs::create_directories(dir);
+  const std::string problems = (dir / "problems.jsonl").string();
+  const int count = 100;
+  write_demo_problems(problems, count, 20261125);
+  BenchScore scores[2];
+  const char* modes[2] = {"exact", "fast"};
+  for (int m = 0; m < 2; ++m) {
+    const std::string out = (dir / fmt::format("results_{}.jsonl", modes[m])).string();
+    const CommandResult r = run_command(fmt::format("{} bench --model {} --device cpu --numerics {} --dataset {} "
+                                                    "--temperature 0 --batch 16 --max-tokens 300 --out {} 2>&1",
+                                                    R1_BINARY, kDemoModel.string(), modes[m], problems, out));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    scores[m] = read_bench_results(out);
+    std::printf("  %s: %d/%d correct\n", modes[m], scores[m].correct, scores[m].total);
+  }
+  fs::remove_all(dir);
+  ASSERT_EQ(scores[0].total, count);
+  ASSERT_EQ(scores[1].total, count);
+  EXPECT_LE(std::abs(scores[0].correct - scores[1].correct), 1);  // 1 point of 100
+}
+
+}  // namespace
+}  // namespace r1
