@@ -73,6 +73,26 @@ TEST(GenModel, BadOptions) {
   r = run_command(fmt::format("{} gen-model --preset tiny --out {} --layers 0", R1_BINARY, (tmp.path / "y").string()));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("--layers"), std::string::npos) << r.output;
+  // tiny routes top-4 over 2 of 4 groups: 6 experts are not whole groups
+  r = run_command(fmt::format("{} gen-model --preset tiny --out {} --experts 6", R1_BINARY, (tmp.path / "z").string()));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--experts 6"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp.path / "z"));
+}
+
+// --experts keeps a preset's shapes with fewer routed experts (a small MoE slice for benchmarks).
+TEST(GenModel, FewerExperts) {
+  TempDir tmp;
+  const fs::path dir = tmp.path / "m";
+  CommandResult r = run_command(
+      fmt::format("{} gen-model --preset tiny --out {} --layers 2 --experts 8", R1_BINARY, dir.string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto model = Model::load(dir.string());
+  EXPECT_EQ(model->config.routing.n_routed_experts, 8);
+  EXPECT_EQ(model->weights.layers[1].experts.size(), 8u);
+  CpuBackend backend(model->config, model->weights, 2);
+  const std::vector<float> logits = teacher_forced_logits(backend, model->config, {1, 2, 3}, 0);
+  for (float v : logits) ASSERT_TRUE(std::isfinite(v));
 }
 
 }  // namespace

@@ -14,6 +14,8 @@ Command add_gen_model_command(CLI::App& app) {
   cmd->add_option("--out", options->out_dir, "output directory (new or empty)")->required();
   cmd->add_option("--layers", options->layers, "number of layers (default: the preset's)")->check(CLI::PositiveNumber);
   cmd->add_option("--vocab", options->vocab, "vocabulary rows (default: the preset's)")->check(CLI::PositiveNumber);
+  cmd->add_option("--experts", options->experts, "routed experts per MoE layer (default: the preset's)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--seed", options->seed, "random seed");
   return [options] {
     ThreadPool pool(0);

@@ -6,6 +6,7 @@
 #include <functional>
 #include <vector>
 
+#include "cpu/simd/bf16_kernels.h"
 #include "cpu/simd/kernels.h"
 #include "io/large_pages.h"
 
@@ -49,6 +50,14 @@ double measure_fma_peak_gflop_s(ThreadPool& pool, int tries) {
   constexpr int64_t kIterations = int64_t(1) << 25;  // ~0.1-0.3 s per try on one core
   const double s = best_seconds(pool, tries, [&](int) { return k.fma_loop(kIterations); });
   return double(kIterations) * simd::kFmaFlopsPerRound * k.lanes * pool.size() / s / 1e9;
+}
+
+double measure_bf16_peak_gflop_s(ThreadPool& pool, int tries) {
+  const simd::Bf16Kernels* k = simd::bf16_kernels_for(simd::Isa::avx512);
+  if (!k) return 0;
+  constexpr int64_t kIterations = int64_t(1) << 24;
+  const double s = best_seconds(pool, tries, [&](int) { return k->dot_loop(kIterations); });
+  return double(kIterations) * simd::kDotFlopsPerRound * pool.size() / s / 1e9;
 }
 
 }  // namespace r1

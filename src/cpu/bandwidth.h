@@ -16,4 +16,8 @@ double measure_read_bandwidth_gb_s(ThreadPool& pool, size_t bytes = size_t(2) <<
 // registers only (the arithmetic ceiling of the exact kernels); the best of `tries`.
 double measure_fma_peak_gflop_s(ThreadPool& pool, int tries = 5);
 
+// GFLOP/s of AVX512-BF16 dot products likewise (the ceiling of the fast kernels); 0 where the
+// CPU lacks them.
+double measure_bf16_peak_gflop_s(ThreadPool& pool, int tries = 5);
+
 }  // namespace r1

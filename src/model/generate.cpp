@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -195,6 +196,16 @@ void generate_model(const GenerateOptions& o, ThreadPool& pool) {
   if (o.layers > 0) config["num_hidden_layers"] = o.layers;
   if (o.vocab < 0) fail("--vocab must be positive");
   if (o.vocab > 0) config["vocab_size"] = o.vocab;
+  if (o.experts < 0) fail("--experts must be positive");
+  if (o.experts > 0) {  // routing must stay possible: whole groups, enough experts for top-k
+    const int groups = config["n_group"], top_groups = config["topk_group"], top_k = config["num_experts_per_tok"];
+    const int per_group_min = config["topk_method"] == "noaux_tc" ? 2 : 1;  // group score: its best two
+    if (o.experts % groups != 0 || o.experts / groups < per_group_min || o.experts / groups * top_groups < top_k)
+      fail("--experts {}: the {} preset routes top-{} over {} of {} groups; give a multiple of {} of at least {}",
+           o.experts, o.preset, top_k, top_groups, groups, groups,
+           std::max(groups * per_group_min, (top_k + top_groups - 1) / top_groups * groups));
+    config["n_routed_experts"] = o.experts;
+  }
   const fs::path dir = o.out_dir;
   if (fs::exists(dir) && !(fs::is_directory(dir) && fs::is_empty(dir)))
     fail("--out: {} exists and is not an empty directory", dir.string());

@@ -15,6 +15,7 @@ struct GenerateOptions {
   std::string out_dir;
   int layers = 0;       // 0: the preset's num_hidden_layers
   int vocab = 0;        // 0: the preset's vocab_size (e.g. 129280 pairs `tiny` with R1's tokenizer)
+  int experts = 0;      // 0: the preset's n_routed_experts
   uint64_t seed = 1;
 };
 

@@ -29,7 +29,12 @@ struct Bf16Kernels {
   // products over i, whatever `tokens` and the row split are (batch invariance, bit for bit).
   // Runs FP8 views whose block and column phase are multiples of kBf16Step, and BF16 weights.
   void (*rows)(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* scratch);
+  // The arithmetic probe: `iterations` rounds of independent BF16 dot products in registers,
+  // kDotFlopsPerRound FLOP each; the result only defeats the optimizer.
+  float (*dot_loop)(int64_t iterations);
 };
+constexpr int kDotChains = 12;
+constexpr int64_t kDotFlopsPerRound = int64_t(kDotChains) * kBf16Step * 2;
 
 // Whether the fast kernels take this weight (else the caller uses the exact ones).
 constexpr bool bf16_can_run(const Rows& w) {

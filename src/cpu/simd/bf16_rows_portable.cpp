@@ -26,8 +26,17 @@ void rows(const Rows& w, const float* x, int tokens, int begin, int end, float* 
     }
 }
 
+float dot_loop(int64_t iterations) {
+  float acc[kDotChains * kBf16Step / 2] = {};
+  for (int64_t i = 0; i < iterations; ++i)
+    for (float& a : acc) a += 2e-24f;
+  float sum = 0;
+  for (float a : acc) sum += a;
+  return sum;
+}
+
 }  // namespace
 
-extern const Bf16Kernels kPortableBf16Kernels = {"portable-bf16", rows};
+extern const Bf16Kernels kPortableBf16Kernels = {"portable-bf16", rows, dot_loop};
 
 }  // namespace r1::simd
