@@ -40,6 +40,14 @@ class CpuBackend final : public Backend {
   void moe(int layer, Activation x, Activation out) override;
   void lm_head(Activation x, float* host_logits) override;
 
+  // Test hook: while set, each MoE layer appends the experts every token chose (sorted), so
+  // that tests can tell a change of numerics from a routing decision that flipped at a near-tie.
+  struct Route {
+    int layer, sequence, position;
+    std::vector<int> experts;
+  };
+  void record_routes(std::vector<Route>* out) { routes_ = out; }
+
  private:
   struct LayerNorms {  // norm weights decoded to float32 once (a few KB per layer)
     std::vector<float> input, post_attention, q_a, kv_a, router_bias;
@@ -64,6 +72,7 @@ class CpuBackend final : public Backend {
   ThreadPool pool_;
   const simd::Bf16Kernels* fast_ = nullptr;  // numerics fast: the BF16 kernels
   const Batch* batch_ = nullptr;  // the batch of the forward call in progress
+  std::vector<Route>* routes_ = nullptr;
   std::vector<LayerNorms> norms_;
   std::vector<float> final_norm_;
   std::vector<float> rope_frequencies_;  // [qk_rope_head_dim / 2]

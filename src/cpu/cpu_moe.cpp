@@ -1,6 +1,7 @@
 // Mixture of experts on the CPU: route every token, run each chosen expert once over all the
 // tokens that picked it, add the weighted results and the shared experts. Sharded, each rank
 // runs its own experts and its slice of the shared experts, and the ranks' sums are added.
+#include <algorithm>
 #include <vector>
 
 #include "cpu/cpu_backend.h"
@@ -21,6 +22,13 @@ void CpuBackend::moe(int layer, Activation x, Activation out) {
   for (int t = 0; t < n; ++t)
     route_token(rp, router_logits_.data() + int64_t(t) * experts, bias, scratch.data(),
                 chosen.data() + int64_t(t) * top_k, weights.data() + int64_t(t) * top_k);
+
+  if (routes_)
+    for (int t = 0; t < n; ++t) {
+      std::vector<int> experts(chosen.begin() + int64_t(t) * top_k, chosen.begin() + int64_t(t + 1) * top_k);
+      std::sort(experts.begin(), experts.end());
+      routes_->push_back({layer, batch_->sequences[t], batch_->positions[t], std::move(experts)});
+    }
 
   // Token copies grouped by expert, in token order within each expert.
   auto copies = std::vector<std::vector<int>>(size_t(experts));

@@ -19,7 +19,7 @@ constexpr int kBf16Step = 32;
 constexpr int bf16_padded(int n) { return (n + kBf16Step - 1) / kBf16Step * kBf16Step; }
 // Rows and tokens of one tile of a multi-token call: each row is widened to BF16 once per
 // tile, each token's activations are rounded once per 128-row scale block and tile.
-constexpr int kBf16TileRows = 4, kBf16TileTokens = 48;
+constexpr int kBf16TileRows = 4, kBf16TileTokens = 96;
 constexpr size_t bf16_scratch_values(int in) { return size_t(kBf16TileRows + kBf16TileTokens) * bf16_padded(in); }
 
 struct Bf16Kernels {

@@ -43,59 +43,76 @@ struct Bf16Rows {
 };
 
 // y[t · y_stride + r] = Σ_i x_t[i] · row_r[i] for R rows and T tokens (x_t = x + t · x_stride,
-// BF16, zero padded): one accumulator per output, one dot product per 32 columns.
+// BF16, zero padded): one accumulator per output, one dot product per 32 columns, in column
+// order. A call may cover columns [begin, end) only (multiples of 32 short of `in`): the
+// accumulators then continue from and go back to `partial` ([R][T][16] floats), and only the
+// call that reaches `in` writes y, so chunked and whole rows give the same bits.
 // `ahead`: bytes of each row to prefetch ahead of use (0: the rows are in the caches).
 template <int R, int T, class Weights>
-void tile(const Weights& w, const uint16_t* x, int64_t x_stride, int in, float* y, int64_t y_stride, int ahead) {
+void tile(const Weights& w, const uint16_t* x, int64_t x_stride, int begin, int end, int in, float* partial, float* y,
+          int64_t y_stride, int ahead) {
   __m512 acc[R][T];
   for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
-  int i = 0;
-  for (; i + kBf16Step <= in; i += kBf16Step) {
+    for (int t = 0; t < T; ++t) acc[r][t] = begin == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(partial + (r * T + t) * 16);
+  auto step = [&](const __m512i* wv, int i) {
+    for (int t = 0; t < T; ++t) {
+      const __m512bh xv = (__m512bh)_mm512_loadu_si512(x + t * x_stride + i);
+      for (int r = 0; r < R; ++r) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], (__m512bh)wv[r], xv);
+    }
+  };
+  const int whole_end = end < in ? end : in / kBf16Step * kBf16Step;
+  int i = begin;
+  for (; i < whole_end; i += kBf16Step) {
     if (ahead && (i * Weights::kBytes) % 64 == 0)
       for (int r = 0; r < R; ++r) w.prefetch(r, i + ahead / Weights::kBytes);
     __m512i wv[R];
     for (int r = 0; r < R; ++r) wv[r] = w.load(r, i);
-    for (int t = 0; t < T; ++t) {
-      const __m512bh xv = (__m512bh)_mm512_loadu_si512(x + t * x_stride + i);
-      for (int r = 0; r < R; ++r) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], (__m512bh)wv[r], xv);
-    }
+    step(wv, i);
+  }
+  if (end < in) {
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) _mm512_storeu_ps(partial + (r * T + t) * 16, acc[r][t]);
+    return;
   }
   if (i < in) {
     __m512i wv[R];
     for (int r = 0; r < R; ++r) wv[r] = w.load_tail(r, i, in - i);
-    for (int t = 0; t < T; ++t) {
-      const __m512bh xv = (__m512bh)_mm512_loadu_si512(x + t * x_stride + i);
-      for (int r = 0; r < R; ++r) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], (__m512bh)wv[r], xv);
-    }
+    step(wv, i);
   }
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) y[t * y_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-// tile<R, T> for a run-time T in [1, kTileTokensMax].
+// tile<R, T> for run-time R in [1, kBf16TileRows] and T in [1, kTileTokensMax] (more: T = 6).
 constexpr int kTileTokensMax = 6;
+struct TileArgs {
+  const uint16_t* x;
+  int64_t x_stride;
+  int begin, end, in;
+  float* partial;
+  float* y;
+  int64_t y_stride;
+  int ahead;
+};
 template <int R, class Weights>
-void tile_tokens(int tokens, const Weights& w, const uint16_t* x, int64_t x_stride, int in, float* y,
-                 int64_t y_stride, int ahead) {
+void tile_tokens(int tokens, const Weights& w, const TileArgs& a) {
   switch (tokens) {
-    case 1: return tile<R, 1>(w, x, x_stride, in, y, y_stride, ahead);
-    case 2: return tile<R, 2>(w, x, x_stride, in, y, y_stride, ahead);
-    case 3: return tile<R, 3>(w, x, x_stride, in, y, y_stride, ahead);
-    case 4: return tile<R, 4>(w, x, x_stride, in, y, y_stride, ahead);
-    case 5: return tile<R, 5>(w, x, x_stride, in, y, y_stride, ahead);
-    default: return tile<R, 6>(w, x, x_stride, in, y, y_stride, ahead);
+    case 1: return tile<R, 1>(w, a.x, a.x_stride, a.begin, a.end, a.in, a.partial, a.y, a.y_stride, a.ahead);
+    case 2: return tile<R, 2>(w, a.x, a.x_stride, a.begin, a.end, a.in, a.partial, a.y, a.y_stride, a.ahead);
+    case 3: return tile<R, 3>(w, a.x, a.x_stride, a.begin, a.end, a.in, a.partial, a.y, a.y_stride, a.ahead);
+    case 4: return tile<R, 4>(w, a.x, a.x_stride, a.begin, a.end, a.in, a.partial, a.y, a.y_stride, a.ahead);
+    case 5: return tile<R, 5>(w, a.x, a.x_stride, a.begin, a.end, a.in, a.partial, a.y, a.y_stride, a.ahead);
+    default: return tile<R, 6>(w, a.x, a.x_stride, a.begin, a.end, a.in, a.partial, a.y, a.y_stride, a.ahead);
   }
 }
 template <class Weights>
-void tile_rows_tokens(int rows, int tokens, const Weights& w, const uint16_t* x, int64_t x_stride, int in, float* y,
-                      int64_t y_stride, int ahead) {
+void tile_rows_tokens(int rows, int tokens, const Weights& w, const TileArgs& a) {
   static_assert(kBf16TileRows == 4);
   switch (rows) {
-    case 1: return tile_tokens<1>(tokens, w, x, x_stride, in, y, y_stride, ahead);
-    case 2: return tile_tokens<2>(tokens, w, x, x_stride, in, y, y_stride, ahead);
-    case 3: return tile_tokens<3>(tokens, w, x, x_stride, in, y, y_stride, ahead);
-    default: return tile_tokens<4>(tokens, w, x, x_stride, in, y, y_stride, ahead);
+    case 1: return tile_tokens<1>(tokens, w, a);
+    case 2: return tile_tokens<2>(tokens, w, a);
+    case 3: return tile_tokens<3>(tokens, w, a);
+    default: return tile_tokens<4>(tokens, w, a);
   }
 }
 
@@ -127,6 +144,9 @@ void widen_rows(const Weights& w, int rows, int in, uint16_t* out, int64_t out_s
 // How far ahead of its use each row of a decode tile is prefetched: the four rows' streams
 // alone leave too few loads in flight (bench_cpu_rows: 16 -> 24-27 GB/s a thread for FP8).
 constexpr int kDecodePrefetchBytes = 2048;
+// Columns of a multi-token tile's pass: 4 widened rows and 6 tokens of it fill 20 KB of L1.
+constexpr int kColumnChunk = 1024;
+static_assert(kBf16TileTokens % kTileTokensMax == 0 && kColumnChunk % kBf16Step == 0);
 
 // Rows [begin, end) of one scale block (FP8; BF16: any rows) against `tokens` tokens.
 template <class Weights, class Element>
@@ -147,15 +167,19 @@ void block_rows(const Rows& w, const Element* data, const float* scales, const f
       for (int r = 0; r < kBf16TileRows; ++r) direct.row[r] = data + int64_t(o + (r < rows ? r : 0)) * stride;
       float* out = y + int64_t(t0) * w.out + o;
       if (tile_tokens == 1) {  // decode: the rows go from memory straight to the dot products
-        tile_rows_tokens(rows, 1, direct, xs, padded, in, out, w.out, kDecodePrefetchBytes);
+        tile_rows_tokens(rows, 1, direct, {xs, padded, 0, in, in, nullptr, out, w.out, kDecodePrefetchBytes});
         continue;
       }
       widen_rows(direct, rows, in, widened, padded);
       Bf16Rows cached;
       for (int r = 0; r < kBf16TileRows; ++r) cached.row[r] = widened + int64_t(r < rows ? r : 0) * padded;
-      for (int t = 0; t < tile_tokens; t += kTileTokensMax)
-        tile_rows_tokens(rows, tile_tokens - t, cached, xs + int64_t(t) * padded, padded, in,
-                         out + int64_t(t) * w.out, w.out, 0);
+      // Columns in chunks, so that the rows' chunk stays in L1 while every token passes by.
+      alignas(64) float partial[kBf16TileTokens / kTileTokensMax][kBf16TileRows * kTileTokensMax * 16];
+      for (int c = 0; c < in; c += kColumnChunk)
+        for (int t = 0; t < tile_tokens; t += kTileTokensMax)
+          tile_rows_tokens(rows, tile_tokens - t, cached,
+                           {xs + int64_t(t) * padded, padded, c, c + kColumnChunk < in ? c + kColumnChunk : in, in,
+                            partial[t / kTileTokensMax], out + int64_t(t) * w.out, w.out, 0});
     }
   }
 }
