@@ -15,6 +15,16 @@
 
 namespace r1 {
 
+namespace {
+// absorbed[0, latent_dim) = Σ_d q_nope[d] · w_uk[d][·]: one head's query in the latent space.
+R1_VECTOR_CLONES
+void absorb_query(const float* q_nope, const float* w_uk, int nope, int latent_dim, float* absorbed) {
+  std::fill(absorbed, absorbed + latent_dim, 0.0f);
+  for (int d = 0; d < nope; ++d)
+    for (int c = 0; c < latent_dim; ++c) absorbed[c] += q_nope[d] * w_uk[int64_t(d) * latent_dim + c];
+}
+}  // namespace
+
 void CpuBackend::attention(int layer, Activation x, Activation out) {
   const Batch& batch = *batch_;
   const LayerWeights& lw = w_.layers[layer];
@@ -58,63 +68,95 @@ void CpuBackend::attention(int layer, Activation x, Activation out) {
     apply_rope(cached + latent_dim, rope_frequencies_.data(), rope_dim, pos, rope_mag);
   }
 
-  attn_out_.resize(size_t(n) * heads * cfg_.v_head_dim);
-  pool_.parallel_for(heads, [&](int begin, int end, int) {
-    thread_local std::vector<float> kv_b_rows;
-    for (int h = begin; h < end; ++h) attend_head(layer, h, batch, q_.data(), attn_out_.data(), kv_b_rows);
-  });
+  attend(layer, batch, heads);
   project(lw.o_proj, attn_out_.data(), n, out.data);
   all_reduce(out);  // o_proj is split by its input columns: each rank holds a partial sum
 }
 
-// One head for every token of the batch. kv_b_rows: scratch for this head's W_UK and W_UV.
-// Compiled twice, for AVX-512 CPUs (picked at load time where present) and for any x86-64: its
-// loops are plain C++ that the compiler vectorizes, 16 lanes wide in the first.
-R1_VECTOR_CLONES
-void CpuBackend::attend_head(int layer, int head, const Batch& batch, const float* q, float* out,
-                             std::vector<float>& kv_b_rows) {
+// Attention in three passes, each over the unit that keeps its data in the caches:
+// per head, the queries absorbed into the latent space (q_nope · W_UK, beside q_pe); per token
+// and block of heads, scores and weighted latent sums, every cached row read once for the
+// block (MLA's latent is shared by all heads); per head, the latent sums mapped out by W_UV.
+// Each output's sums run in the same order whatever the batch and the split (batch invariance).
+void CpuBackend::attend(int layer, const Batch& batch, int heads) {
   const LayerWeights& lw = w_.layers[layer];
-  const int heads = rank().heads.size(), qk_dim = cfg_.qk_head_dim();  // head: this rank's index
-  const int nope = cfg_.qk_nope_head_dim, v_dim = cfg_.v_head_dim;
-  const int latent_dim = cfg_.kv_lora_rank, rope_dim = cfg_.qk_rope_head_dim;
+  const int n = batch.size(), qk_dim = cfg_.qk_head_dim(), nope = cfg_.qk_nope_head_dim, v_dim = cfg_.v_head_dim;
+  const int latent_dim = cfg_.kv_lora_rank, cache_dim = cfg_.kv_cache_dim();
+  q_absorbed_.resize(size_t(n) * heads * cache_dim);
+  o_latent_.resize(size_t(n) * heads * latent_dim);
+  attn_out_.resize(size_t(n) * heads * v_dim);
+
+  pool_.parallel_for(heads, [&](int begin, int end, int) {
+    thread_local std::vector<float> w_uk;
+    w_uk.resize(size_t(nope) * latent_dim);
+    for (int h = begin; h < end; ++h) {
+      for (int d = 0; d < nope; ++d)  // kv_b rows of head h: nope rows of W_UK, then v_dim of W_UV
+        decode_row(lw.kv_b, h * (nope + v_dim) + d, w_uk.data() + int64_t(d) * latent_dim);
+      for (int t = 0; t < n; ++t) {
+        const float* q_head = q_.data() + (int64_t(t) * heads + h) * qk_dim;
+        float* absorbed = q_absorbed_.data() + (int64_t(t) * heads + h) * cache_dim;
+        absorb_query(q_head, w_uk.data(), nope, latent_dim, absorbed);
+        std::copy(q_head + nope, q_head + qk_dim, absorbed + latent_dim);
+      }
+    }
+  });
+
+  // Blocks of up to 16 heads (a block's latent sums stay in L1), small enough to keep every
+  // thread busy when few tokens run.
+  const int block = std::clamp((heads * n + pool_.size() - 1) / pool_.size() / n, 1, 16);
+  const int blocks = (heads + block - 1) / block;
+  pool_.parallel_for(n * blocks, [&](int begin, int end, int) {
+    for (int unit = begin; unit < end; ++unit) {
+      const int t = unit / blocks, h0 = unit % blocks * block;
+      attend_token(layer, batch, t, heads, h0, std::min(heads, h0 + block));
+    }
+  });
+
+  pool_.parallel_for(heads, [&](int begin, int end, int) {
+    thread_local std::vector<float> w_uv;
+    w_uv.resize(size_t(v_dim) * latent_dim);
+    for (int h = begin; h < end; ++h) {
+      for (int d = 0; d < v_dim; ++d)
+        decode_row(lw.kv_b, h * (nope + v_dim) + nope + d, w_uv.data() + int64_t(d) * latent_dim);
+      for (int t = 0; t < n; ++t) {
+        const float* o_latent = o_latent_.data() + (int64_t(t) * heads + h) * latent_dim;
+        float* o = attn_out_.data() + (int64_t(t) * heads + h) * v_dim;
+        for (int d = 0; d < v_dim; ++d) o[d] = dot(w_uv.data() + int64_t(d) * latent_dim, o_latent, latent_dim);
+      }
+    }
+  });
+}
+
+// Token t against its sequence's cache for heads [h0, h1): softmax(q · c_j · scale) over the
+// positions j <= its own, then the weighted sum of the latents c_j.
+R1_VECTOR_CLONES
+void CpuBackend::attend_token(int layer, const Batch& batch, int t, int heads, int h0, int h1) {
+  const int latent_dim = cfg_.kv_lora_rank, cache_dim = cfg_.kv_cache_dim(), count = h1 - h0;
+  const int seq = batch.sequences[t], len = batch.positions[t] + 1;
   const float scale = cfg_.softmax_scale();
-
-  // Rows of kv_b for this head: nope rows of W_UK then v_dim rows of W_UV, each latent_dim long.
-  kv_b_rows.resize(size_t(nope + v_dim) * latent_dim);
-  for (int r = 0; r < nope + v_dim; ++r)
-    decode_row(lw.kv_b, head * (nope + v_dim) + r, kv_b_rows.data() + int64_t(r) * latent_dim);
-  const float* w_uk = kv_b_rows.data();
-  const float* w_uv = kv_b_rows.data() + int64_t(nope) * latent_dim;
-
-  thread_local std::vector<float> q_latent, scores, o_latent;
-  q_latent.resize(size_t(latent_dim));
-  o_latent.resize(size_t(latent_dim));
-  for (int t = 0; t < batch.size(); ++t) {
-    const float* q_head = q + (int64_t(t) * heads + head) * qk_dim;
-    const float* q_pe = q_head + nope;
-    std::fill(q_latent.begin(), q_latent.end(), 0.0f);
-    for (int d = 0; d < nope; ++d)
-      for (int c = 0; c < latent_dim; ++c) q_latent[c] += q_head[d] * w_uk[int64_t(d) * latent_dim + c];
-
-    const int seq = batch.sequences[t];
-    const int len = batch.positions[t] + 1;
-    scores.resize(size_t(len));
-    float max_score = -INFINITY;
-    for (int j = 0; j < len; ++j) {
-      const float* cached = cache_row(layer, seq, j);
-      scores[j] = (dot(q_latent.data(), cached, latent_dim) + dot(q_pe, cached + latent_dim, rope_dim)) * scale;
-      max_score = std::max(max_score, scores[j]);
-    }
+  const float* q = q_absorbed_.data() + (int64_t(t) * heads + h0) * cache_dim;
+  thread_local std::vector<float> scores;
+  scores.resize(size_t(count) * len);
+  for (int j = 0; j < len; ++j) {
+    const float* cached = cache_row(layer, seq, j);
+    for (int h = 0; h < count; ++h) scores[size_t(h) * len + j] = dot(q + int64_t(h) * cache_dim, cached, cache_dim) * scale;
+  }
+  for (int h = 0; h < count; ++h) {
+    float* row = scores.data() + size_t(h) * len;
+    const float max_score = *std::max_element(row, row + len);
     float sum = 0;
-    for (int j = 0; j < len; ++j) sum += (scores[j] = std::exp(scores[j] - max_score));
-    std::fill(o_latent.begin(), o_latent.end(), 0.0f);
-    for (int j = 0; j < len; ++j) {
-      const float p = scores[j] / sum;
-      const float* cached = cache_row(layer, seq, j);
-      for (int c = 0; c < latent_dim; ++c) o_latent[c] += p * cached[c];
+    for (int j = 0; j < len; ++j) sum += (row[j] = std::exp(row[j] - max_score));
+    for (int j = 0; j < len; ++j) row[j] /= sum;
+  }
+  float* o = o_latent_.data() + (int64_t(t) * heads + h0) * latent_dim;
+  std::fill(o, o + int64_t(count) * latent_dim, 0.0f);
+  for (int j = 0; j < len; ++j) {
+    const float* cached = cache_row(layer, seq, j);
+    for (int h = 0; h < count; ++h) {
+      const float p = scores[size_t(h) * len + j];
+      float* oh = o + int64_t(h) * latent_dim;
+      for (int c = 0; c < latent_dim; ++c) oh[c] += p * cached[c];
     }
-    float* o = out + (int64_t(t) * heads + head) * v_dim;
-    for (int d = 0; d < v_dim; ++d) o[d] = dot(w_uv + int64_t(d) * latent_dim, o_latent.data(), latent_dim);
   }
 }
 

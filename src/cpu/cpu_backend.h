@@ -62,8 +62,8 @@ class CpuBackend final : public Backend {
   // The cached row [kv_lora_rank + qk_rope] (normed latent c, roped k_pe) of a position.
   float* cache_row(int layer, int sequence, int position);
   void run_mlp(const MlpWeights& w, const float* x, int tokens, float* out);
-  void attend_head(int layer, int head, const Batch& batch, const float* q, float* out,
-                   std::vector<float>& kv_b_rows);
+  void attend(int layer, const Batch& batch, int heads);
+  void attend_token(int layer, const Batch& batch, int t, int heads, int h0, int h1);
 
   const ModelConfig& cfg_;
   const ModelWeights w_;  // views: the whole model, or this rank's slices
@@ -82,7 +82,7 @@ class CpuBackend final : public Backend {
   std::vector<std::vector<int>> sequence_pages_;
   std::vector<std::vector<float>> activations_;
   // Scratch reused across calls so the decode loop does not allocate once warmed up.
-  std::vector<float> q_latent_, q_, kv_, attn_out_, gate_, up_, router_logits_, gathered_,
+  std::vector<float> q_latent_, q_, kv_, q_absorbed_, o_latent_, attn_out_, gate_, up_, router_logits_, gathered_,
       expert_out_, rank_logits_, padded_logits_, gathered_logits_;
 };
 
