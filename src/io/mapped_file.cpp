@@ -29,12 +29,15 @@ size_t available_memory() {
   return size_t(sysconf(_SC_AVPHYS_PAGES)) * size_t(sysconf(_SC_PAGESIZE));
 }
 
-void read_all(int fd, uint8_t* dst, size_t size, const std::string& path) {
+// drop_cache: let the page cache forget each chunk once copied, so that the memory it held
+// goes to the next large pages rather than having to be reclaimed and compacted for them.
+void read_all(int fd, uint8_t* dst, size_t size, const std::string& path, bool drop_cache) {
   constexpr size_t kChunk = size_t(64) << 20;
   for (size_t done = 0; done < size;) {
     const ssize_t n = pread(fd, dst + done, std::min(kChunk, size - done), off_t(done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) fail("{}: read failed at byte {} of {}: {}", path, done, size, n < 0 ? std::strerror(errno) : "unexpected end");
+    if (drop_cache) posix_fadvise(fd, off_t(done), off_t(n), POSIX_FADV_DONTNEED);
     done += size_t(n);
   }
 }
@@ -52,7 +55,8 @@ MappedFile::MappedFile(const std::string& path, Residency residency) : path_(pat
   size_ = size_t(st.st_size);
   // Anonymous memory cannot be dropped and re-read like the page cache: a file larger than the
   // memory still available stays mapped (slower, but it runs).
-  if (const size_t available = available_memory(); residency == Residency::large_pages && size_ > available) {
+  const size_t available = available_memory();
+  if (residency == Residency::large_pages && size_ > available) {
     std::fprintf(stderr, "%s: %.1f GiB, more than the %.1f GiB of memory available: mapped instead of read into large pages\n",
                  path.c_str(), size_ / 1073741824.0, available / 1073741824.0);
     residency = Residency::mapped;
@@ -60,7 +64,8 @@ MappedFile::MappedFile(const std::string& path, Residency residency) : path_(pat
   if (size_ > 0 && residency == Residency::large_pages) {
     try {
       copy_ = LargePages(size_, path);
-      read_all(fd, copy_.data(), size_, path);
+      // A copy and a cached file that do not both fit: keep the copy only.
+      read_all(fd, copy_.data(), size_, path, /*drop_cache=*/2 * size_ > available);
     } catch (...) {
       close(fd);
       throw;

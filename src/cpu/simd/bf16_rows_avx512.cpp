@@ -31,14 +31,14 @@ struct Fp8Rows {
   const uint8_t* row[kBf16TileRows];
   __m512i load(int r, int i) const { return widen_fp8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row[r] + i))); }
   __m512i load_tail(int r, int i, int n) const { return widen_fp8(_mm256_maskz_loadu_epi8(first_lanes(n), row[r] + i)); }
-  void prefetch(int r, int i) const { _mm_prefetch(reinterpret_cast<const char*>(row[r] + i), _MM_HINT_T0); }
+  void prefetch(int r, int64_t i) const { _mm_prefetch(reinterpret_cast<const char*>(row[r] + i), _MM_HINT_T0); }
   static constexpr int kBytes = 1;
 };
 struct Bf16Rows {
   const uint16_t* row[kBf16TileRows];
   __m512i load(int r, int i) const { return _mm512_loadu_si512(row[r] + i); }
   __m512i load_tail(int r, int i, int n) const { return _mm512_maskz_loadu_epi16(first_lanes(n), row[r] + i); }
-  void prefetch(int r, int i) const { _mm_prefetch(reinterpret_cast<const char*>(row[r] + i), _MM_HINT_T0); }
+  void prefetch(int r, int64_t i) const { _mm_prefetch(reinterpret_cast<const char*>(row[r] + i), _MM_HINT_T0); }
   static constexpr int kBytes = 2;
 };
 
@@ -47,10 +47,10 @@ struct Bf16Rows {
 // order. A call may cover columns [begin, end) only (multiples of 32 short of `in`): the
 // accumulators then continue from and go back to `partial` ([R][T][16] floats), and only the
 // call that reaches `in` writes y, so chunked and whole rows give the same bits.
-// `ahead`: bytes of each row to prefetch ahead of use (0: the rows are in the caches).
+// `ahead`: elements past each weight in use to prefetch (0: the rows are in the caches).
 template <int R, int T, class Weights>
 void tile(const Weights& w, const uint16_t* x, int64_t x_stride, int begin, int end, int in, float* partial, float* y,
-          int64_t y_stride, int ahead) {
+          int64_t y_stride, int64_t ahead) {
   __m512 acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) acc[r][t] = begin == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(partial + (r * T + t) * 16);
@@ -64,7 +64,7 @@ void tile(const Weights& w, const uint16_t* x, int64_t x_stride, int begin, int 
   int i = begin;
   for (; i < whole_end; i += kBf16Step) {
     if (ahead && (i * Weights::kBytes) % 64 == 0)
-      for (int r = 0; r < R; ++r) w.prefetch(r, i + ahead / Weights::kBytes);
+      for (int r = 0; r < R; ++r) w.prefetch(r, i + ahead);
     __m512i wv[R];
     for (int r = 0; r < R; ++r) wv[r] = w.load(r, i);
     step(wv, i);
@@ -92,7 +92,7 @@ struct TileArgs {
   float* partial;
   float* y;
   int64_t y_stride;
-  int ahead;
+  int64_t ahead;
 };
 template <int R, class Weights>
 void tile_tokens(int tokens, const Weights& w, const TileArgs& a) {
@@ -141,9 +141,6 @@ void widen_rows(const Weights& w, int rows, int in, uint16_t* out, int64_t out_s
   }
 }
 
-// How far ahead of its use each row of a decode tile is prefetched: the four rows' streams
-// alone leave too few loads in flight (bench_cpu_rows: 16 -> 24-27 GB/s a thread for FP8).
-constexpr int kDecodePrefetchBytes = 2048;
 // Columns of a multi-token tile's pass: 4 widened rows and 6 tokens of it fill 20 KB of L1.
 constexpr int kColumnChunk = 1024;
 static_assert(kBf16TileTokens % kTileTokensMax == 0 && kColumnChunk % kBf16Step == 0);
@@ -167,7 +164,11 @@ void block_rows(const Rows& w, const Element* data, const float* scales, const f
       for (int r = 0; r < kBf16TileRows; ++r) direct.row[r] = data + int64_t(o + (r < rows ? r : 0)) * stride;
       float* out = y + int64_t(t0) * w.out + o;
       if (tile_tokens == 1) {  // decode: the rows go from memory straight to the dot products
-        tile_rows_tokens(rows, 1, direct, {xs, padded, 0, in, in, nullptr, out, w.out, kDecodePrefetchBytes});
+        // The same columns of the next tile's rows are asked for while these stream: the tile's
+        // four streams alone leave too few loads in flight, and a tile would start cold.
+        // (bench_cpu_rows, one thread, FP8 from memory: 2 KB ahead in the same rows 21-25 GB/s,
+        // the next tile's rows 28-37 GB/s).
+        tile_rows_tokens(rows, 1, direct, {xs, padded, 0, in, in, nullptr, out, w.out, kBf16TileRows * stride});
         continue;
       }
       widen_rows(direct, rows, in, widened, padded);
