@@ -20,7 +20,8 @@ constexpr int bf16_padded(int n) { return (n + kBf16Step - 1) / kBf16Step * kBf1
 // Rows and tokens of one tile of a multi-token call: each row is widened to BF16 once per
 // tile, each token's activations are rounded once per 128-row scale block and tile.
 constexpr int kBf16TileRows = 4, kBf16TileTokens = 96;
-constexpr size_t bf16_scratch_values(int in) { return size_t(kBf16TileRows + kBf16TileTokens) * bf16_padded(in); }
+// Per thread: a tile's activations, a group of rows' chunk widened, the tiles' partial sums.
+constexpr size_t bf16_scratch_values(int in) { return size_t(kBf16TileTokens) * bf16_padded(in) + (size_t(1) << 17); }
 
 struct Bf16Kernels {
   const char* name;

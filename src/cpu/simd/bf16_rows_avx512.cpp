@@ -28,6 +28,7 @@ __mmask32 first_lanes(int n) { return n >= 32 ? ~__mmask32(0) : (__mmask32(1) <<
 // Where a tile's weight rows come from: FP8 or BF16 rows of the checkpoint (decode: straight
 // from memory) or rows already widened into scratch (zero padded to kBf16Step).
 struct Fp8Rows {
+  using Element = uint8_t;
   const uint8_t* row[kBf16TileRows];
   __m512i load(int r, int i) const { return widen_fp8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row[r] + i))); }
   __m512i load_tail(int r, int i, int n) const { return widen_fp8(_mm256_maskz_loadu_epi8(first_lanes(n), row[r] + i)); }
@@ -35,11 +36,28 @@ struct Fp8Rows {
   static constexpr int kBytes = 1;
 };
 struct Bf16Rows {
+  using Element = uint16_t;
   const uint16_t* row[kBf16TileRows];
   __m512i load(int r, int i) const { return _mm512_loadu_si512(row[r] + i); }
   __m512i load_tail(int r, int i, int n) const { return _mm512_maskz_loadu_epi16(first_lanes(n), row[r] + i); }
   void prefetch(int r, int64_t i) const { _mm_prefetch(reinterpret_cast<const char*>(row[r] + i), _MM_HINT_T0); }
   static constexpr int kBytes = 2;
+};
+
+// Up to kGroupRows consecutive rows of the checkpoint (row r at first + r · stride), read
+// through the loaders of Weights (Fp8Rows or Bf16Rows).
+template <class Weights>
+struct GroupWeights {
+  const typename Weights::Element* first;
+  int64_t stride;
+  int rows;
+  Weights at(int r) const {
+    Weights w;
+    for (auto& p : w.row) p = first + r * stride;
+    return w;
+  }
+  __m512i load(int r, int i) const { return at(r).load(0, i); }
+  __m512i load_tail(int r, int i, int n) const { return at(r).load_tail(0, i, n); }
 };
 
 // y[t · y_stride + r] = Σ_i x_t[i] · row_r[i] for R rows and T tokens (x_t = x + t · x_stride,
@@ -132,18 +150,52 @@ void round_activations(const float* x, int in, const float* scales, int block, i
   }
 }
 
+// Rows of a chunk of the checkpoint's rows widened to BF16 (row r: base + r · kColumnChunk),
+// holding columns [first, first + kColumnChunk).
+struct ChunkRows {
+  const uint16_t* row[kBf16TileRows];
+  int first;
+  __m512i load(int r, int i) const { return _mm512_loadu_si512(row[r] + (i - first)); }
+  __m512i load_tail(int r, int i, int) const { return load(r, i); }  // zero padded
+  void prefetch(int, int64_t) const {}
+  static constexpr int kBytes = 2;
+};
+
+// The multi-token loop nest: rows in groups of kGroupRows, columns in chunks of kColumnChunk.
+// A group's chunk is widened once (64 KB), and the tile's activations' chunk (192 KB) stays in
+// L2 while every row of the group passes by; each tile's sums wait in `partial` between chunks.
+constexpr int kColumnChunk = 1024, kGroupRows = 32;
+constexpr int kTokenGroups = kBf16TileTokens / kTileTokensMax;
+constexpr int kPartialFloats = kGroupRows / kBf16TileRows * kTokenGroups * kBf16TileRows * kTileTokensMax * 16;
+static_assert(kBf16TileTokens % kTileTokensMax == 0 && kColumnChunk % kBf16Step == 0 && kGroupRows % kBf16TileRows == 0);
+static_assert(bf16_scratch_values(kBf16Step) >= kGroupRows * kColumnChunk + kBf16TileTokens * kBf16Step + 2 * kPartialFloats,
+              "bf16_kernels.h: scratch too small for this loop nest");
+
 template <class Weights>
-void widen_rows(const Weights& w, int rows, int in, uint16_t* out, int64_t out_stride) {
-  for (int r = 0; r < rows; ++r) {
-    int i = 0;
-    for (; i + kBf16Step <= in; i += kBf16Step) _mm512_storeu_si512(out + r * out_stride + i, w.load(r, i));
-    if (i < in) _mm512_storeu_si512(out + r * out_stride + i, w.load_tail(r, i, in - i));
+void group_rows(const Weights& direct, int rows, const uint16_t* xs, int tile_tokens, int in, float* y, int y_stride,
+                uint16_t* widened, float* partial) {
+  const int padded = bf16_padded(in);
+  for (int c = 0; c < in; c += kColumnChunk) {
+    const int c_end = c + kColumnChunk < in ? c + kColumnChunk : in;
+    for (int r = 0; r < rows; ++r) {
+      uint16_t* out = widened + r * kColumnChunk;
+      int i = c;
+      for (; i + kBf16Step <= c_end; i += kBf16Step) _mm512_storeu_si512(out + (i - c), direct.load(r, i));
+      if (i < c_end) _mm512_storeu_si512(out + (i - c), direct.load_tail(r, i, c_end - i));
+    }
+    for (int q = 0; q < rows; q += kBf16TileRows) {
+      const int quad = rows - q < kBf16TileRows ? rows - q : kBf16TileRows;
+      ChunkRows chunk;
+      chunk.first = c;
+      for (int r = 0; r < kBf16TileRows; ++r) chunk.row[r] = widened + (q + (r < quad ? r : 0)) * kColumnChunk;
+      for (int t = 0; t < tile_tokens; t += kTileTokensMax) {
+        float* sums = partial + ((q / kBf16TileRows) * kTokenGroups + t / kTileTokensMax) * kBf16TileRows * kTileTokensMax * 16;
+        tile_rows_tokens(quad, tile_tokens - t, chunk,
+                         {xs + int64_t(t) * padded, padded, c, c_end, in, sums, y + int64_t(t) * y_stride + q, y_stride, 0});
+      }
+    }
   }
 }
-
-// Columns of a multi-token tile's pass: 4 widened rows and 6 tokens of it fill 20 KB of L1.
-constexpr int kColumnChunk = 1024;
-static_assert(kBf16TileTokens % kTileTokensMax == 0 && kColumnChunk % kBf16Step == 0);
 
 // Rows [begin, end) of one scale block (FP8; BF16: any rows) against `tokens` tokens.
 template <class Weights, class Element>
@@ -152,14 +204,16 @@ void block_rows(const Rows& w, const Element* data, const float* scales, const f
   const int in = w.in, padded = bf16_padded(in);
   const int block = w.type == WeightType::fp8 ? w.block : in, phase = w.type == WeightType::fp8 ? w.col0 % w.block : 0;
   const int64_t stride = w.stride ? w.stride : w.in;
-  uint16_t* widened = scratch;
-  uint16_t* xs = scratch + int64_t(kBf16TileRows) * padded;
+  uint16_t* xs = scratch;
+  uint16_t* widened = xs + int64_t(kBf16TileTokens) * padded;
+  float* partial = reinterpret_cast<float*>(widened + kGroupRows * kColumnChunk);
   for (int t0 = 0; t0 < tokens; t0 += kBf16TileTokens) {
     const int tile_tokens = tokens - t0 < kBf16TileTokens ? tokens - t0 : kBf16TileTokens;
     for (int t = 0; t < tile_tokens; ++t)
       round_activations(x + int64_t(t0 + t) * in, in, scales, block, phase, xs + int64_t(t) * padded);
-    for (int o = begin; o < end; o += kBf16TileRows) {
-      const int rows = end - o < kBf16TileRows ? end - o : kBf16TileRows;
+    const int group = tile_tokens == 1 ? kBf16TileRows : kGroupRows;
+    for (int o = begin; o < end; o += group) {
+      const int rows = end - o < group ? end - o : group;
       Weights direct;
       for (int r = 0; r < kBf16TileRows; ++r) direct.row[r] = data + int64_t(o + (r < rows ? r : 0)) * stride;
       float* out = y + int64_t(t0) * w.out + o;
@@ -171,16 +225,8 @@ void block_rows(const Rows& w, const Element* data, const float* scales, const f
         tile_rows_tokens(rows, 1, direct, {xs, padded, 0, in, in, nullptr, out, w.out, kBf16TileRows * stride});
         continue;
       }
-      widen_rows(direct, rows, in, widened, padded);
-      Bf16Rows cached;
-      for (int r = 0; r < kBf16TileRows; ++r) cached.row[r] = widened + int64_t(r < rows ? r : 0) * padded;
-      // Columns in chunks, so that the rows' chunk stays in L1 while every token passes by.
-      alignas(64) float partial[kBf16TileTokens / kTileTokensMax][kBf16TileRows * kTileTokensMax * 16];
-      for (int c = 0; c < in; c += kColumnChunk)
-        for (int t = 0; t < tile_tokens; t += kTileTokensMax)
-          tile_rows_tokens(rows, tile_tokens - t, cached,
-                           {xs + int64_t(t) * padded, padded, c, c + kColumnChunk < in ? c + kColumnChunk : in, in,
-                            partial[t / kTileTokensMax], out + int64_t(t) * w.out, w.out, 0});
+      GroupWeights<Weights> rows_of_group{data + int64_t(o) * stride, stride, rows};
+      group_rows(rows_of_group, rows, xs, tile_tokens, in, out, w.out, widened, partial);
     }
   }
 }

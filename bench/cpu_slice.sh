@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Issue 10's CPU figures on the 4-layer slice of R1's shapes, every ratio measured in the same
+# run (r1 bench --synthetic probes the bandwidth and the arithmetic peak itself): batch-1 decode,
+# prefill of 512 tokens and batch-16 decode, in exact and fast numerics. One JSON line each.
+#
+#   bash bench/cpu_slice.sh [SLICE_DIR]      (default /tmp/r1-slice; written first if missing: 17 GB)
+set -euo pipefail
+r1=${R1:-build/r1}
+slice=${1:-/tmp/r1-slice}
+[ -f "$slice/config.json" ] || "$r1" gen-model --preset r1 --layers 4 --out "$slice"
+for numerics in exact fast; do
+  for shape in "--prompt-len 16 --gen-len 64 --batch 1" "--prompt-len 512 --gen-len 4 --batch 1" \
+               "--prompt-len 16 --gen-len 32 --batch 16"; do
+    # shellcheck disable=SC2086
+    "$r1" bench --synthetic --model "$slice" --device cpu --numerics "$numerics" $shape --json
+  done
+done
