@@ -38,10 +38,12 @@ constexpr int padded(int n) { return (n + kMaxLanes - 1) / kMaxLanes * kMaxLanes
 constexpr int kChunk = 512;
 // The multi-token product decodes at most kPanelRows rows × one chunk of weights into scratch
 // (in L2) and packs at most kMaxTileTokens tokens × one chunk of activations (in L1).
-constexpr int kPanelRows = 64, kMaxTileTokens = 8;
-// Plus one chunk of FP8 column scales; one token uses padded(in) floats (its scaled activations).
+constexpr int kPanelRows = 128, kMaxTileTokens = 8;
+// Plus one chunk of FP8 column scales and the sums of a panel's tiles for a group of tokens; one
+// token uses padded(in) floats (its scaled activations).
 constexpr size_t scratch_floats(int in) {
-  const size_t multi = size_t(kPanelRows + kMaxTileTokens + 1) * size_t(padded(in) < kChunk ? padded(in) : kChunk);
+  const size_t multi = size_t(kPanelRows + kMaxTileTokens + 1) * size_t(padded(in) < kChunk ? padded(in) : kChunk) +
+                       size_t(kMaxTileTokens) * kPanelRows;
   return multi > size_t(padded(in)) ? multi : size_t(padded(in));
 }
 

@@ -26,15 +26,16 @@ struct Avx512 {
     q = _mm_add_ps(q, _mm_movehl_ps(q, q));             // lanes 0, 1: q0 + q2, q1 + q3
     return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));  // (q0 + q2) + (q1 + q3)
   }
-  // out[i] = reduce(v[i]) for 16 vectors at once, the same halving sums in transposed form:
-  // each step adds two vectors' halves (shuffled together), halving the lanes per output and
-  // doubling the outputs per vector; 45 instructions instead of 16 × 8.
-  static void reduce16(const F* v, float* out) {
-    // Step 1, lane l + lane l + 8: pairs (v[i], v[i + 4]) into 8 vectors of two outputs each,
-    // ordered so that the last step's lanes come out as out[0..15].
+  // reduce(v[i]) for 16 vectors at once, as 4 groups of 4 sums, group g at out + g · ld: the
+  // same halving sums in transposed form, each step adding two vectors' halves (shuffled
+  // together), halving the lanes per sum and doubling the sums per vector; 45 instructions
+  // instead of 16 × 8.
+  static void reduce16(const F* v, float* out, int64_t ld) {
+    // Step 1, lane l + lane l + 8: pairs (v[i], v[i + 4]) into 8 vectors of two sums each,
+    // ordered so that the last step's lanes come out in v's order.
     F h[8];
     for (int k = 0; k < 8; ++k) {
-      const F a = v[k % 2 * 8 + k / 2], b = v[k % 2 * 8 + k / 2 + 4];  // outputs whose lanes end adjacent
+      const F a = v[k % 2 * 8 + k / 2], b = v[k % 2 * 8 + k / 2 + 4];
       h[k] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
     }
     // Step 2, l + l + 4 (128-bit quarters 0 + 1, 2 + 3 of each 8-lane half).
@@ -45,7 +46,11 @@ struct Avx512 {
     // Step 3, l + l + 2 within each quarter; step 4, l + l + 1.
     const F e0 = _mm512_add_ps(_mm512_shuffle_ps(q[0], q[1], 0x44), _mm512_shuffle_ps(q[0], q[1], 0xEE));
     const F e1 = _mm512_add_ps(_mm512_shuffle_ps(q[2], q[3], 0x44), _mm512_shuffle_ps(q[2], q[3], 0xEE));
-    _mm512_storeu_ps(out, _mm512_add_ps(_mm512_shuffle_ps(e0, e1, 0x88), _mm512_shuffle_ps(e0, e1, 0xDD)));
+    const F sums = _mm512_add_ps(_mm512_shuffle_ps(e0, e1, 0x88), _mm512_shuffle_ps(e0, e1, 0xDD));
+    _mm_storeu_ps(out, _mm512_castps512_ps128(sums));
+    _mm_storeu_ps(out + ld, _mm512_extractf32x4_ps(sums, 1));
+    _mm_storeu_ps(out + 2 * ld, _mm512_extractf32x4_ps(sums, 2));
+    _mm_storeu_ps(out + 3 * ld, _mm512_extractf32x4_ps(sums, 3));
   }
   static F bf16(const uint16_t* p) {
     const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));

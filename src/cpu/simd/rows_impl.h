@@ -173,29 +173,13 @@ void rows_typed_one_token(const Rows& w, const float* x, int begin, int end, flo
   }
 }
 
-// out[i] = V::reduce(v[i]) for i < N, 16 at a time where the ISA has a batched form (the same
-// sums: reduce16 adds the same lanes in the same tree).
-template <class V, int N>
-void reduce_all(const typename V::F* v, float* out) {
-  int i = 0;
-  if constexpr (requires { V::reduce16(v, out); }) {
-    for (; i + 16 <= N; i += 16) V::reduce16(v + i, out + i);
-    if (N - i > 4) {
-      typename V::F rest[16];
-      float sums[16];
-      for (int k = 0; k < 16; ++k) rest[k] = i + k < N ? v[i + k] : V::zero();
-      V::reduce16(rest, sums);
-      for (; i < N; ++i) out[i] = sums[i % 16];
-    }
-  }
-  for (; i < N; ++i) out[i] = V::reduce(v[i]);
-}
-
 // The register tile: R rows × NT tokens over `steps` vectors of one chunk, a: [steps][R][W]
-// decoded weights, b: [steps][NT][W] activations; out[t][r] = the chunk's sum, one chain each
-// (the same FMAs in the same order as dot_rows_one_token).
+// decoded weights, b: [steps][NT][W] activations; out[t · ld + r] = the chunk's sum, one chain
+// each (the same FMAs in the same order as dot_rows_one_token). With a batched reduce16 (R = 4),
+// out may get rows up to NT rounded up to 4 (zeros past NT).
+constexpr int kPrefetchSteps = 8;
 template <class V, int R, int NT>
-void tile_product(const float* a, const float* b, int steps, float (*out)[R]) {
+void tile_product(const float* a, const float* b, int steps, float* out, int64_t ld) {
   constexpr int W = V::W;
   using F = typename V::F;
   F acc[R][NT];
@@ -206,7 +190,10 @@ void tile_product(const float* a, const float* b, int steps, float (*out)[R]) {
   for (int s = 0; s < steps; ++s, a += R * W, b += NT * W) {
     F wv[R];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) wv[r] = V::load(a + r * W);
+    for (int r = 0; r < R; ++r) {
+      __builtin_prefetch(a + kPrefetchSteps * R * W + r * W, 0, 3);
+      wv[r] = V::load(a + r * W);
+    }
 #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) {
       const F xv = V::load(b + t * W);
@@ -214,12 +201,27 @@ void tile_product(const float* a, const float* b, int steps, float (*out)[R]) {
       for (int r = 0; r < R; ++r) acc[r][t] = V::fma(wv[r], xv, acc[r][t]);
     }
   }
-  F flat[NT * R];
+  if constexpr (R == 4 && requires(const F* v, float* o) { V::reduce16(v, o, ld); }) {
+#pragma GCC unroll 2
+    for (int t0 = 0; t0 < NT; t0 += 4) {
+      F flat[16];
+#pragma GCC unroll 16
+      for (int k = 0; k < 16; ++k) flat[k] = t0 + k / 4 < NT ? acc[k % 4][t0 + k / 4] : V::zero();
+      V::reduce16(flat, out + t0 * ld, ld);
+    }
+  } else {
 #pragma GCC unroll 8
-  for (int t = 0; t < NT; ++t)
+    for (int t = 0; t < NT; ++t)
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) flat[t * R + r] = acc[r][t];
-  reduce_all<V, NT * R>(flat, &out[0][0]);
+      for (int r = 0; r < R; ++r) out[t * ld + r] = V::reduce(acc[r][t]);
+  }
+}
+
+// Asks for n of the cache lines of `count` bytes from p, from line `first` on (p need not be
+// aligned: count + 63 bytes span at most count / 64 + 2 lines).
+inline void prefetch_lines(const void* p, int64_t count, int first, int n) {
+  const char* c = static_cast<const char*>(p);
+  for (int64_t k = first, lines = (count + 63) / 64 + 1; k < first + n && k < lines; ++k) __builtin_prefetch(c + 64 * k, 0, 3);
 }
 
 // Several tokens: a GEMM blocked for the caches. For each chunk of columns (outermost, so the
@@ -227,20 +229,39 @@ void tile_product(const float* a, const float* b, int steps, float (*out)[R]) {
 // to kPanelRows rows (within one FP8 block row) are decoded once into scratch (L2), then for each
 // group of NT tokens, packed into scratch (L1; FP8: scaled as in scale_columns), every tile of R
 // rows runs in registers. Chunk sums are added into y in chunk order.
+// The weights of the next panel and the activations of the next group come from memory or L3, in
+// short rows at a long stride that the hardware prefetchers do not follow: they are asked for a
+// few lines at a time, spread over the current panel's tiles.
 template <class V, WeightType T>
 void rows_typed_tokens(const Rows& w, const float* x, int tokens, int begin, int end, float* y, float* scratch) {
   constexpr int W = V::W, R = V::kTileRows, NT = V::kTileTokens, kPanel = kPanelRows / R * R;
+  constexpr int bytes = weight_bytes(T);
   static_assert(NT <= kMaxTileTokens && kPanel > 0 && kChunk % W == 0);
   const int chunk_floats = padded(w.in) < kChunk ? padded(w.in) : kChunk;
   float* panel = scratch;                                        // [tile][step][R][W]
   float* xtile = panel + int64_t(kPanelRows) * chunk_floats;     // [step][NT][W]
   float* column_scales = xtile + int64_t(kMaxTileTokens) * chunk_floats;  // FP8: [chunk_floats]
+  float* ysum = column_scales + chunk_floats;                              // [kMaxTileTokens][kPanel]
+  auto panel_rows = [&](int o0) {
+    const int panel_end = T == WeightType::fp8 ? block_row_end(w, o0, end) : end;
+    return panel_end - o0 < kPanel ? panel_end - o0 : kPanel;
+  };
+  auto chunk_end = [&](int c0) { return w.in - c0 < kChunk ? w.in : c0 + kChunk; };
+  const int groups = (tokens + NT - 1) / NT;
   for (int c0 = 0; c0 < w.in; c0 += kChunk) {
-    const int cend = w.in - c0 < kChunk ? w.in : c0 + kChunk, steps = (cend - c0 + W - 1) / W;
+    const int cend = chunk_end(c0), steps = (cend - c0 + W - 1) / W;
     const int full_steps = (cend - c0) / W, tail = cend - c0 - full_steps * W;
     for (int o0 = begin; o0 < end;) {
-      const int panel_end = T == WeightType::fp8 ? block_row_end(w, o0, end) : end;
-      const int rows = panel_end - o0 < kPanel ? panel_end - o0 : kPanel, tiles = (rows + R - 1) / R;
+      const int rows = panel_rows(o0), tiles = (rows + R - 1) / R;
+      // The panel after this one: the next rows, else the first rows of the next chunk.
+      const bool last_panel = o0 + rows >= end;
+      const int next_o0 = last_panel ? begin : o0 + rows, next_c0 = last_panel ? c0 + kChunk : c0;
+      const bool has_next = next_c0 < w.in;
+      const int next_rows = has_next ? panel_rows(next_o0) : 0;
+      const int64_t next_bytes = has_next ? int64_t(chunk_end(next_c0) - next_c0) * bytes : 0;
+      const int lines_per_row = int(next_bytes / 64 + 2);
+      const int weight_lines_per_group = (next_rows * lines_per_row + groups - 1) / groups;
+
       for (int g = 0; g < tiles * R; ++g) {
         float* dst = panel + (int64_t(g / R) * steps * R + g % R) * W;
         if (g >= rows) {
@@ -254,7 +275,7 @@ void rows_typed_tokens(const Rows& w, const float* x, int tokens, int begin, int
         std::fill_n(column_scales, cend - c0, 1.0f);
         scale_columns(w, row_scales(w, o0), column_scales, c0, cend, column_scales);
       }
-      for (int t0 = 0; t0 < tokens; t0 += NT) {
+      for (int t0 = 0, group = 0; t0 < tokens; t0 += NT, ++group) {
         const int nt = tokens - t0 < NT ? tokens - t0 : NT;
         for (int t = 0; t < NT; ++t) {
           float* dst = xtile + t * W;
@@ -275,14 +296,39 @@ void rows_typed_tokens(const Rows& w, const float* x, int tokens, int begin, int
             V::store(dst + full_steps * NT * W, V::load(xs));
           }
         }
+        // The next group's activations: the next tokens of this panel, else the first of the next.
+        const bool last_group = t0 + NT >= tokens;
+        const int x_t0 = last_group ? 0 : t0 + NT, x_c0 = last_group ? next_c0 : c0;
+        const int x_rows = last_group ? (has_next ? (tokens < NT ? tokens : NT) : 0) : (tokens - x_t0 < NT ? tokens - x_t0 : NT);
+        const int64_t x_bytes = x_rows ? int64_t(chunk_end(x_c0) - x_c0) * 4 : 0;
+        const int x_lines = int(x_bytes / 64 + 2), x_per_tile = (x_rows * x_lines + tiles - 1) / tiles;
+        const int w_first = group * weight_lines_per_group, w_per_tile = (weight_lines_per_group + tiles - 1) / tiles;
+        // The tiles' sums go to ysum [token][row] (L1), then to y a token's row at a time.
         for (int tile = 0; tile < tiles; ++tile) {
-          float sums[NT][R];
-          tile_product<V, R, NT>(panel + int64_t(tile) * steps * R * W, xtile, steps, sums);
-          const int o = o0 + tile * R, nr = o0 + rows - o < R ? o0 + rows - o : R;
-          for (int t = 0; t < nt; ++t) {
-            float* out = y + int64_t(t0 + t) * w.out + o;
-            for (int r = 0; r < nr; ++r) out[r] = c0 == 0 ? sums[t][r] : out[r] + sums[t][r];
+          for (int p = tile * x_per_tile, stop = (tile + 1) * x_per_tile; p < stop && p < x_rows * x_lines;) {
+            const int row = p / x_lines, first = p % x_lines;
+            const int n = stop - p < x_lines - first ? stop - p : x_lines - first;
+            prefetch_lines(x + int64_t(x_t0 + row) * w.in + x_c0, x_bytes, first, n);
+            p += n;
           }
+          for (int p = w_first + tile * w_per_tile, stop = w_first + (tile + 1) * w_per_tile;
+               p < stop && p < next_rows * lines_per_row;) {
+            const int row = p / lines_per_row, first = p % lines_per_row;
+            const int n = stop - p < lines_per_row - first ? stop - p : lines_per_row - first;
+            prefetch_lines(row_data<T>(w, next_o0 + row) + int64_t(next_c0) * bytes, next_bytes, first, n);
+            p += n;
+          }
+          tile_product<V, R, NT>(panel + int64_t(tile) * steps * R * W, xtile, steps, ysum + tile * R, kPanel);
+        }
+        for (int t = 0; t < nt; ++t) {
+          float* out = y + int64_t(t0 + t) * w.out + o0;
+          const float* sums = ysum + t * kPanel;
+          if (c0 == 0)
+            for (int r = 0; r < rows; ++r) out[r] = sums[r];
+          else
+            for (int r = 0; r < rows; ++r) out[r] += sums[r];
+          if (!last_group && t0 + NT + t < tokens)  // the next group's
+            for (int r = 0; r < rows; r += 16) __builtin_prefetch(out + int64_t(NT) * w.out + r, 1, 3);
         }
       }
       o0 += rows;
