@@ -96,7 +96,7 @@ TEST(CpuKernels, RowsMatchReferenceAtEdgeSizes) {
             Matrix m = random_matrix(type, out, in, rng);
             std::vector<float> x(size_t(tokens) * in), want(size_t(tokens) * out), got(want.size());
             for (float& v : x) v = value(rng);
-            std::vector<float> scratch(scratch_floats(in));
+            std::vector<float> scratch(scratch_floats(in), std::nanf(""));  // the kernels must not read it unwritten
             ref.rows(m.rows, x.data(), tokens, 0, out, want.data(), scratch.data());
             // In two ranges, as the thread pool splits it.
             k->rows(m.rows, x.data(), tokens, 0, out / 2, got.data(), scratch.data());
@@ -127,7 +127,7 @@ TEST(CpuKernels, RowsAreBatchInvariant) {
     for (const Kernels* k : simd_sets())
       for (WeightType type : kTypes) {
         Matrix m = random_matrix(type, out, in, rng);
-        std::vector<float> x(size_t(tokens) * in), batched(size_t(tokens) * out), alone(out), scratch(scratch_floats(in));
+        std::vector<float> x(size_t(tokens) * in), batched(size_t(tokens) * out), alone(out), scratch(scratch_floats(in), std::nanf(""));
         for (float& v : x) v = value(rng);
         for (int begin = 0, step = 1; begin < out; begin += step, step = step * 3 + 2)  // ranges of 1, 5, 17, 53, ...
           k->rows(m.rows, x.data(), tokens, begin, std::min(out, begin + step), batched.data(), scratch.data());
@@ -158,7 +158,7 @@ TEST(CpuKernels, ViewsOfAMatrixMatchTheWhole) {
       view.data = m.data.data() + (int64_t(row0) * cols + col0) * bytes;
       view.out = out, view.in = in, view.stride = cols, view.row0 = row0, view.col0 = col0;
       const int tokens = 3;
-      std::vector<float> x(size_t(tokens) * in), whole(padded(cols)), part(padded(in)), scratch(scratch_floats(in));
+      std::vector<float> x(size_t(tokens) * in), whole(padded(cols)), part(padded(in)), scratch(scratch_floats(in), std::nanf(""));
       for (float& v : x) v = value(rng);
       for (const Kernels* k : sets) {
         std::vector<float> y(size_t(tokens) * out), one(out);

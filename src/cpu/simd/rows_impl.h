@@ -224,6 +224,36 @@ inline void prefetch_lines(const void* p, int64_t count, int first, int n) {
   for (int64_t k = first, lines = (count + 63) / 64 + 1; k < first + n && k < lines; ++k) __builtin_prefetch(c + 64 * k, 0, 3);
 }
 
+// The activations of nt ≤ NT tokens (x: the first's, at column c0; stride: between tokens) over
+// `len` columns into the tile layout [step][NT][W], zero padded (FP8: times the column scales).
+// A full group goes step by step, NT loads then NT stores: the loads of the next step do not
+// wait behind stores to the same 4 KiB offset (the tile and x rows alias at some alignments).
+template <class V, WeightType T, int NT>
+void pack_tokens(const float* x, int64_t stride, int nt, int len, const float* column_scales, float* tile) {
+  constexpr int W = V::W;
+  using F = typename V::F;
+  const int full_steps = len / W, tail = len - full_steps * W;
+  auto scaled = [&](F v, int s) { return T == WeightType::fp8 ? V::mul(v, V::load(column_scales + s * W)) : v; };
+  if (nt == NT) {
+    for (int s = 0; s < full_steps; ++s) {
+      F v[NT];
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) v[t] = V::load(x + t * stride + s * W);
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) V::store(tile + (s * NT + t) * W, scaled(v[t], s));
+    }
+  } else {
+    for (int t = 0; t < NT; ++t)
+      for (int s = 0; s < full_steps; ++s) V::store(tile + (s * NT + t) * W, t < nt ? scaled(V::load(x + t * stride + s * W), s) : V::zero());
+  }
+  if (tail)
+    for (int t = 0; t < NT; ++t) {
+      alignas(64) float xs[W] = {};
+      for (int k = 0; k < tail && t < nt; ++k) xs[k] = x[t * stride + full_steps * W + k];
+      V::store(tile + (full_steps * NT + t) * W, scaled(V::load(xs), full_steps));
+    }
+}
+
 // Several tokens: a GEMM blocked for the caches. For each chunk of columns (outermost, so the
 // activations of a chunk, tokens × kChunk, are read from L2/L3 by every row panel), panels of up
 // to kPanelRows rows (within one FP8 block row) are decoded once into scratch (L2), then for each
@@ -250,7 +280,6 @@ void rows_typed_tokens(const Rows& w, const float* x, int tokens, int begin, int
   const int groups = (tokens + NT - 1) / NT;
   for (int c0 = 0; c0 < w.in; c0 += kChunk) {
     const int cend = chunk_end(c0), steps = (cend - c0 + W - 1) / W;
-    const int full_steps = (cend - c0) / W, tail = cend - c0 - full_steps * W;
     for (int o0 = begin; o0 < end;) {
       const int rows = panel_rows(o0), tiles = (rows + R - 1) / R;
       // The panel after this one: the next rows, else the first rows of the next chunk.
@@ -272,30 +301,12 @@ void rows_typed_tokens(const Rows& w, const float* x, int tokens, int begin, int
         for (int s = 0; s < steps; ++s) V::store(dst + s * R * W, load_weights<V, T>(data, c0 + s * W, w.in));
       }
       if constexpr (T == WeightType::fp8) {
-        std::fill_n(column_scales, cend - c0, 1.0f);
+        std::fill_n(column_scales, steps * W, 1.0f);  // 1 past the chunk: the padding lanes of the last step  // 1 past the chunk: the padding lanes of the last step
         scale_columns(w, row_scales(w, o0), column_scales, c0, cend, column_scales);
       }
       for (int t0 = 0, group = 0; t0 < tokens; t0 += NT, ++group) {
         const int nt = tokens - t0 < NT ? tokens - t0 : NT;
-        for (int t = 0; t < NT; ++t) {
-          float* dst = xtile + t * W;
-          if (t >= nt) {
-            for (int s = 0; s < steps; ++s) V::store(dst + s * NT * W, V::zero());
-            continue;
-          }
-          const float* src = x + int64_t(t0 + t) * w.in + c0;
-          for (int s = 0; s < full_steps; ++s) {
-            const auto v = V::load(src + s * W);
-            V::store(dst + s * NT * W, T == WeightType::fp8 ? V::mul(v, V::load(column_scales + s * W)) : v);
-          }
-          if (tail) {
-            alignas(64) float xs[W] = {};
-            for (int k = 0; k < tail; ++k)
-              xs[k] = T == WeightType::fp8 ? src[full_steps * W + k] * column_scales[full_steps * W + k]
-                                           : src[full_steps * W + k];
-            V::store(dst + full_steps * NT * W, V::load(xs));
-          }
-        }
+        pack_tokens<V, T, NT>(x + int64_t(t0) * w.in + c0, w.in, nt, cend - c0, column_scales, xtile);
         // The next group's activations: the next tokens of this panel, else the first of the next.
         const bool last_group = t0 + NT >= tokens;
         const int x_t0 = last_group ? 0 : t0 + NT, x_c0 = last_group ? next_c0 : c0;
