@@ -36,8 +36,9 @@ constexpr int padded(int n) { return (n + kMaxLanes - 1) / kMaxLanes * kMaxLanes
 // and the chunk sums are added in order. FP8 block scales are folded into the activations
 // (e4m3 · fl(x · scale)), so blocks do not enter the order.
 constexpr int kChunk = 512;
-// The multi-token product decodes at most kPanelRows rows × one chunk of weights into scratch
-// (in L2) and packs at most kMaxTileTokens tokens × one chunk of activations (in L1).
+// The multi-token product decodes at most kPanelRows rows (FP8: of one 128-row scale block) × one
+// chunk of weights into scratch (in L2) and packs at most kMaxTileTokens tokens × one chunk of
+// activations (in L1).
 constexpr int kPanelRows = 128, kMaxTileTokens = 8;
 // Plus one chunk of FP8 column scales and the sums of a panel's tiles for a group of tokens; one
 // token uses padded(in) floats (its scaled activations).
