@@ -2,9 +2,10 @@
 // thread, for FP8 (block-scaled) and BF16 weights of R1's hidden width: from a matrix that fits
 // the caches (what the arithmetic allows) and from one far larger (what memory allows), next to
 // a plain read of the same bytes. Shows whether batch-1 decode is bound by the kernel's
-// instructions or by memory. Not a test; figures go to docs/PERFORMANCE.md.
+// instructions or by memory. Then the multi-token product (prefill) in GFLOP/s against the
+// one-thread FMA peak (fma_loop). Not a test; figures go to docs/PERFORMANCE.md.
 //
-//   build/bench/bench_cpu_rows [--isa avx512|avx2|portable]
+//   build/bench/bench_cpu_rows [--isa avx512|avx2|portable] [--tokens N] [--rows N]
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -19,6 +20,18 @@ using namespace r1;
 using namespace r1::simd;
 
 namespace {
+
+// Best of five timings of fn(), seconds (the machine may be shared).
+template <typename Fn>
+double best_seconds(Fn&& fn) {
+  double best = 1e30;
+  for (int trial = 0; trial < 5; ++trial) {
+    const auto start = std::chrono::steady_clock::now();
+    fn();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return best;
+}
 
 template <typename Fn>
 double best_gbs(size_t bytes, Fn&& fn) {
@@ -38,7 +51,10 @@ double best_gbs(size_t bytes, Fn&& fn) {
 int main(int argc, char** argv) {
   CLI::App app{"CPU row-kernel throughput, one thread"};
   std::string isa_name;
+  int tokens = 512, gemm_rows = 512;
   app.add_option("--isa", isa_name, "avx512, avx2 or portable (default: the best this CPU runs)");
+  app.add_option("--tokens", tokens, "tokens of the multi-token product (default 512)");
+  app.add_option("--rows", gemm_rows, "weight rows of the multi-token product (default 512)");
   CLI11_PARSE(app, argc, argv);
   try {
     const Kernels* k = &best_kernels();
@@ -65,6 +81,27 @@ int main(int argc, char** argv) {
                    "\"read_gbs\":{:.1f}}}\n",
                    k->name, type == WeightType::fp8 ? "fp8" : "bf16", bytes / 1e6, kernel, read);
       }
+    // Prefill: `tokens` tokens against FP8 / BF16 rows of R1's hidden width.
+    const int64_t peak_rounds = 100'000'000 / k->lanes;
+    volatile float sink = 0;
+    const double peak_gflops =
+        double(peak_rounds) * kFmaFlopsPerRound * k->lanes / best_seconds([&] { sink = k->fma_loop(peak_rounds); }) / 1e9;
+    std::vector<float> xs(size_t(tokens) * in), ys(size_t(tokens) * gemm_rows);
+    for (size_t i = 0; i < xs.size(); ++i) xs[i] = float(int(i % 17) - 8) / 8;
+    for (WeightType type : {WeightType::fp8, WeightType::bf16}) {
+      const size_t bytes = size_t(gemm_rows) * in * (type == WeightType::fp8 ? 1 : 2);
+      LargePages weights(bytes, "weights");
+      for (size_t i = 0; i < weights.size(); ++i) weights.data()[i] = uint8_t((i * 2654435761u) >> 24) & 0x77;
+      std::vector<float> scales(size_t((gemm_rows + 127) / 128) * (in / 128), 0.01f);
+      const Rows rows{type, weights.data(), type == WeightType::fp8 ? scales.data() : nullptr, gemm_rows, in, 128,
+                      in / 128, in, 0, 0};
+      const double s = best_seconds([&] { k->rows(rows, xs.data(), tokens, 0, gemm_rows, ys.data(), scratch.data()); });
+      const double gflops = 2.0 * tokens * gemm_rows * in / s / 1e9;
+      fmt::print("{{\"bench\":\"cpu_rows_prefill\",\"isa\":\"{}\",\"weights\":\"{}\",\"tokens\":{},\"rows\":{},"
+                 "\"gflop_s\":{:.1f},\"peak_gflop_s\":{:.1f},\"peak_fraction\":{:.3f}}}\n",
+                 k->name, type == WeightType::fp8 ? "fp8" : "bf16", tokens, gemm_rows, gflops, peak_gflops,
+                 gflops / peak_gflops);
+    }
   } catch (const Error& e) {
     fmt::print(stderr, "bench_cpu_rows: {}\n", e.what());
     return 1;

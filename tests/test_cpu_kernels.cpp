@@ -3,6 +3,7 @@
 // a multiple of the vector width or of the 128-column FP8 block.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -95,7 +96,7 @@ TEST(CpuKernels, RowsMatchReferenceAtEdgeSizes) {
             Matrix m = random_matrix(type, out, in, rng);
             std::vector<float> x(size_t(tokens) * in), want(size_t(tokens) * out), got(want.size());
             for (float& v : x) v = value(rng);
-            std::vector<float> scratch(scratch_floats(in));
+            std::vector<float> scratch(scratch_floats(in), std::nanf(""));  // the kernels must not read it unwritten
             ref.rows(m.rows, x.data(), tokens, 0, out, want.data(), scratch.data());
             // In two ranges, as the thread pool splits it.
             k->rows(m.rows, x.data(), tokens, 0, out / 2, got.data(), scratch.data());
@@ -113,25 +114,30 @@ TEST(CpuKernels, RowsMatchReferenceAtEdgeSizes) {
           }
 }
 
-// Each output's summation order must not depend on the batch: a token alone and the same token
-// among 18 give the same bits (18: passes of four tokens and two left over; 33 rows: groups of
-// kScratchRows and a partial one).
+// Each output's summation order must not depend on the batch nor on how the rows are split
+// between threads: a token alone and the same token among many give the same bits. 18 tokens ×
+// 33 rows × 300 columns: one chunk, a tile of tokens and leftovers; 70 tokens × 150 rows × 1100
+// columns: full register tiles and leftover tokens and rows, two full kChunk chunks and a
+// partial one, several row panels and an FP8 block row boundary at row 128, the rows split in
+// ranges off the tile and panel sizes.
 TEST(CpuKernels, RowsAreBatchInvariant) {
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> value(-1.0f, 1.0f);
-  const int out = 33, in = 300, tokens = 18;
-  for (const Kernels* k : simd_sets())
-    for (WeightType type : kTypes) {
-      Matrix m = random_matrix(type, out, in, rng);
-      std::vector<float> x(size_t(tokens) * in), batched(size_t(tokens) * out), alone(out), scratch(scratch_floats(in));
-      for (float& v : x) v = value(rng);
-      k->rows(m.rows, x.data(), tokens, 0, out, batched.data(), scratch.data());
-      for (int t = 0; t < tokens; ++t) {
-        k->rows(m.rows, x.data() + size_t(t) * in, 1, 0, out, alone.data(), scratch.data());
-        for (int o = 0; o < out; ++o)
-          ASSERT_EQ(alone[o], batched[size_t(t) * out + o]) << k->name << " type " << int(type) << " token " << t;
+  for (auto [out, in, tokens] : {std::array{33, 300, 18}, std::array{150, 1100, 70}})
+    for (const Kernels* k : simd_sets())
+      for (WeightType type : kTypes) {
+        Matrix m = random_matrix(type, out, in, rng);
+        std::vector<float> x(size_t(tokens) * in), batched(size_t(tokens) * out), alone(out), scratch(scratch_floats(in), std::nanf(""));
+        for (float& v : x) v = value(rng);
+        for (int begin = 0, step = 1; begin < out; begin += step, step = step * 3 + 2)  // ranges of 1, 5, 17, 53, ...
+          k->rows(m.rows, x.data(), tokens, begin, std::min(out, begin + step), batched.data(), scratch.data());
+        for (int t = 0; t < tokens; ++t) {
+          k->rows(m.rows, x.data() + size_t(t) * in, 1, 0, out, alone.data(), scratch.data());
+          for (int o = 0; o < out; ++o)
+            ASSERT_EQ(alone[o], batched[size_t(t) * out + o])
+                << k->name << " type " << int(type) << " in " << in << " token " << t << " row " << o;
+        }
       }
-    }
 }
 
 // A view of rows [row0, row0 + out) and columns [col0, col0 + in) of a stored matrix (a rank's
@@ -152,7 +158,7 @@ TEST(CpuKernels, ViewsOfAMatrixMatchTheWhole) {
       view.data = m.data.data() + (int64_t(row0) * cols + col0) * bytes;
       view.out = out, view.in = in, view.stride = cols, view.row0 = row0, view.col0 = col0;
       const int tokens = 3;
-      std::vector<float> x(size_t(tokens) * in), whole(padded(cols)), part(padded(in)), scratch(scratch_floats(in));
+      std::vector<float> x(size_t(tokens) * in), whole(padded(cols)), part(padded(in)), scratch(scratch_floats(in), std::nanf(""));
       for (float& v : x) v = value(rng);
       for (const Kernels* k : sets) {
         std::vector<float> y(size_t(tokens) * out), one(out);

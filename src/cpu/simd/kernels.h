@@ -30,17 +30,30 @@ struct Rows {
 // Lanes a scratch row must be padded to (zeros past `in`) for every kernel set.
 constexpr int kMaxLanes = 16;
 constexpr int padded(int n) { return (n + kMaxLanes - 1) / kMaxLanes * kMaxLanes; }
-// Rows a call with several tokens decodes at a time: each token's activations are then read
-// once per group of rows rather than once per row (a prompt's activations outgrow the caches).
-constexpr int kScratchRows = 8;
-constexpr size_t scratch_floats(int in) { return size_t(kScratchRows) * padded(in); }
+// The summation order of every output, whatever the kernel set and the number of tokens: the
+// columns go in chunks of kChunk from the view's column 0; each chunk is summed in one vector
+// chain (lane l takes the columns ≡ l mod lanes, in order), the chain is reduced by halving,
+// and the chunk sums are added in order. FP8 block scales are folded into the activations
+// (e4m3 · fl(x · scale)), so blocks do not enter the order.
+constexpr int kChunk = 512;
+// The multi-token product decodes at most kPanelRows rows (FP8: of one 128-row scale block) × one
+// chunk of weights into scratch (in L2) and packs at most kMaxTileTokens tokens × one chunk of
+// activations (in L1).
+constexpr int kPanelRows = 128, kMaxTileTokens = 8;
+// Plus one chunk of FP8 column scales and the sums of a panel's tiles for a group of tokens; one
+// token uses padded(in) floats (its scaled activations).
+constexpr size_t scratch_floats(int in) {
+  const size_t multi = size_t(kPanelRows + kMaxTileTokens + 1) * size_t(padded(in) < kChunk ? padded(in) : kChunk) +
+                       size_t(kMaxTileTokens) * kPanelRows;
+  return multi > size_t(padded(in)) ? multi : size_t(padded(in));
+}
 
 struct Kernels {
   Isa isa;
   const char* name;
   // y[t · w.out + o] = Σ_i x[t · w.in + i] · W[o][i] for o in [begin, end), t < tokens.
   // scratch: scratch_floats(w.in) floats. Each weight byte is read once whatever `tokens` is, and each
-  // output's summation order does not depend on `tokens` (batch invariance).
+  // output's summation order (kChunk) depends neither on `tokens` nor on [begin, end): batch invariance.
   void (*rows)(const Rows& w, const float* x, int tokens, int begin, int end, float* y, float* scratch);
   // Row `row` of W as float32 into out[0, w.in).
   void (*decode_row)(const Rows& w, int row, float* out);

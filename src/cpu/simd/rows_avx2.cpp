@@ -9,6 +9,8 @@ namespace {
 
 struct Avx2 {
   static constexpr int W = 8;
+  // 12 accumulators, 3 weight vectors and an activation vector: the 16 registers.
+  static constexpr int kTileRows = 3, kTileTokens = 4;
   using F = __m256;
   static F zero() { return _mm256_setzero_ps(); }
   static F load(const float* p) { return _mm256_loadu_ps(p); }

@@ -1,11 +1,15 @@
 // The row-product kernels written once over a vector type V, instantiated by each ISA's
 // translation unit (rows_avx512.cpp, rows_avx2.cpp) with its own V. V provides:
 //   F (vector of W floats), zero(), load(const float*) (unaligned), store(float*, F),
-//   fma(a, b, acc), add(a, b), mul(a, b), set1(float), reduce(F), and decoders of W weights:
-//   fp8(codes) (e4m3 · 2^-8), bf16(bits), f16(bits).
+//   fma(a, b, acc), add(a, b), mul(a, b), set1(float), reduce(F) (the sum of the lanes by
+//   halving: lane l + lane l + W/2, then l + W/4, ...), decoders of W weights: fp8(codes)
+//   (e4m3 · 2^-8), bf16(bits), f16(bits), and the register tile of the multi-token product:
+//   kTileRows × kTileTokens accumulators.
 // Everything here has internal linkage (anonymous namespace) so that no copy compiled with one
 // ISA's flags is shared with another translation unit.
 #pragma once
+
+#include <algorithm>
 
 #include "cpu/simd/kernels.h"
 
@@ -17,7 +21,8 @@ constexpr int weight_bytes(WeightType t) {
   return t == WeightType::f32 ? 4 : t == WeightType::fp8 ? 1 : 2;
 }
 
-// FP8 weights decode to e4m3 · 2^-8 (exact, see the ISA files); block scales carry the 2^8.
+// FP8 weights decode to e4m3 · 2^-8 (exact, see the ISA files); block scales carry the 2^8:
+// (e4m3 · 2^-8) · (scale · 2^8) rounds the same real number as e4m3 · scale.
 constexpr float kFp8Unit = 256.0f;
 
 // W weights decoded from p; FP8 without its block scale.
@@ -39,197 +44,313 @@ void decode4(const uint8_t* p, typename V::F* out) {
   }
 }
 
-// W weights of `row` from column i, FP8 unscaled; lanes past w.in read as 0.
+// Row `row` of the view: its column 0 in memory.
+template <WeightType T>
+const uint8_t* row_data(const Rows& w, int row) {
+  return static_cast<const uint8_t*>(w.data) + int64_t(row) * (w.stride ? w.stride : w.in) * weight_bytes(T);
+}
+
+// W weights of a row (`row`: its column 0) from column i, FP8 unscaled; lanes past `in` read as 0.
 template <class V, WeightType T>
-typename V::F load_weights(const Rows& w, int row, int i) {
+typename V::F load_weights(const uint8_t* row, int i, int in) {
   constexpr int W = V::W, bytes = weight_bytes(T);
-  const int64_t stride = w.stride ? w.stride : w.in;
-  const uint8_t* p = static_cast<const uint8_t*>(w.data) + (int64_t(row) * stride + i) * bytes;
-  if (w.in - i >= W) return decode<V, T>(p);
+  const uint8_t* p = row + int64_t(i) * bytes;
+  if (in - i >= W) return decode<V, T>(p);
   alignas(64) uint8_t pad[W * 4] = {};  // the last partial chunk, zero padded
-  for (int k = 0; k < (w.in - i) * bytes; ++k) pad[k] = p[k];
+  for (int k = 0; k < (in - i) * bytes; ++k) pad[k] = p[k];
   return decode<V, T>(pad);
 }
 
-// Σ_i load(i) · x[i] · scale(i) over [0, in): sums of each block (FP8 scale block, or all of
-// `in`) in four accumulators of W lanes, scaled once per block (scales[b] · kFp8Unit; nullptr:
-// no scales). A view starting `phase` columns into a block (a column shard) has a shorter
-// first block. The order depends only on `in`, the block and the phase, never on where the
-// weights come from, so the fused and the decoded-row paths agree bit for bit (batch invariance).
-// load4(i, out) fills out[0..3] with load(i), load(i + W), load(i + 2W), load(i + 3W).
-template <class V, class Load, class Load4>
-float dot_row(Load load, Load4 load4, const float* scales, int block, int phase, const float* x, int in) {
-  constexpr int W = V::W;
-  using F = typename V::F;
-  F a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
-  for (int b = 0, block_index = 0; b < in; b = (block_index + 1) * block - phase, ++block_index) {
-    const int end = in < (block_index + 1) * block - phase ? in : (block_index + 1) * block - phase;
-    F b0 = V::zero(), b1 = V::zero(), b2 = V::zero(), b3 = V::zero();
-    int i = b;
-    for (; i + 4 * W <= end; i += 4 * W) {
-      F w[4];
-      load4(i, w);
-      b0 = V::fma(w[0], V::load(x + i), b0);
-      b1 = V::fma(w[1], V::load(x + i + W), b1);
-      b2 = V::fma(w[2], V::load(x + i + 2 * W), b2);
-      b3 = V::fma(w[3], V::load(x + i + 3 * W), b3);
-    }
-    for (; i + W <= end; i += W) b0 = V::fma(load(i), V::load(x + i), b0);
-    if (i < end) {  // the last partial chunk: x padded with zeros
-      alignas(64) float xs[W] = {};
-      for (int k = 0; k < end - i; ++k) xs[k] = x[i + k];
-      b1 = V::fma(load(i), V::load(xs), b1);
-    }
-    if (!scales) {
-      a0 = V::add(a0, b0), a1 = V::add(a1, b1), a2 = V::add(a2, b2), a3 = V::add(a3, b3);
-      continue;
-    }
-    const F s = V::set1(scales[block_index] * kFp8Unit);
-    a0 = V::fma(b0, s, a0), a1 = V::fma(b1, s, a1), a2 = V::fma(b2, s, a2), a3 = V::fma(b3, s, a3);
+// FP8: the scales of the block row holding the view's row `row`, from the block of its column 0.
+inline const float* row_scales(const Rows& w, int row) {
+  return w.scales + int64_t((w.row0 + row) / w.block) * w.scale_cols + w.col0 / w.block;
+}
+
+// The rows from `row` on that share its FP8 scale block row, up to `end`.
+inline int block_row_end(const Rows& w, int row, int end) {
+  const int next = ((w.row0 + row) / w.block + 1) * w.block - w.row0;
+  return next < end ? next : end;
+}
+
+// dst[i - lo] = x[i - lo] · scale(column i) · kFp8Unit for view columns i in [lo, hi), scales
+// from row_scales: the FP8 products are taken as (e4m3 · 2^-8) · fl(x · scale · 2^8), the block
+// scale folded into the activations once for a whole block row of weights.
+inline void scale_columns(const Rows& w, const float* scales, const float* x, int lo, int hi, float* dst) {
+  const int phase = w.col0 % w.block;
+  for (int a = lo; a < hi;) {
+    const int b_index = (a + phase) / w.block, b_end = (b_index + 1) * w.block - phase;
+    const int b = b_end < hi ? b_end : hi;
+    const float s = scales[b_index] * kFp8Unit;
+    for (int i = a; i < b; ++i) dst[i - lo] = x[i - lo] * s;
+    a = b;
   }
-  return V::reduce(V::add(V::add(a0, a1), V::add(a2, a3)));
 }
 
-// The scales of the block holding the view's row `row`, column 0 (FP8; else nullptr).
+// Row `row` of W as float32 into out[0, w.in), FP8 scaled: fl(e4m3 · scale) as the reference.
 template <class V, WeightType T>
-const float* row_scales(const Rows& w, int row) {
-  return T == WeightType::fp8 ? w.scales + int64_t((w.row0 + row) / w.block) * w.scale_cols + w.col0 / w.block
-                              : nullptr;
-}
-
-// Row `row` of W as float32 into out[0, w.in); FP8 scaled unless `unscaled`.
-template <class V, WeightType T>
-void decode_row_typed(const Rows& w, int row, float* out, bool unscaled = false) {
-  const float* scales = unscaled ? nullptr : row_scales<V, T>(w, row);
-  const int phase = scales ? w.col0 % w.block : 0;
-  // A chunk of W lanes straddles two scale blocks when the view starts off a lane boundary:
-  // then decode unscaled and scale value by value (the products are the same, exactly).
-  const bool per_value = phase % V::W != 0;
-  auto chunk = [&](int i) {
-    const typename V::F v = load_weights<V, T>(w, row, i);
-    return scales && !per_value ? V::mul(v, V::set1(scales[(i + phase) / w.block] * kFp8Unit)) : v;
-  };
+void decode_row_typed(const Rows& w, int row, float* out) {
+  const uint8_t* data = row_data<T>(w, row);
   int i = 0;
-  for (; i + V::W <= w.in; i += V::W) V::store(out + i, chunk(i));
+  for (; i + V::W <= w.in; i += V::W) V::store(out + i, load_weights<V, T>(data, i, w.in));
   if (i < w.in) {
     alignas(64) float tail[V::W];
-    V::store(tail, chunk(i));
+    V::store(tail, load_weights<V, T>(data, i, w.in));
     for (int k = 0; i + k < w.in; ++k) out[i + k] = tail[k];
   }
-  if (scales && per_value)
-    for (int j = 0; j < w.in; ++j) out[j] *= scales[(j + phase) / w.block] * kFp8Unit;
+  if constexpr (T == WeightType::fp8) scale_columns(w, row_scales(w, row), out, 0, w.in, out);
 }
 
 // Asks for row `row` ahead of its use: one row of FP8 is 112 cache lines at R1's width, and the
-// decode chain leaves too few loads in flight for the hardware prefetcher alone to keep up.
+// decode chains leave too few loads in flight for the hardware prefetcher alone to keep up.
 template <WeightType T>
 void prefetch_row(const Rows& w, int row) {
-  const int64_t stride = w.stride ? w.stride : w.in, bytes = int64_t(w.in) * weight_bytes(T);
-  const char* p = static_cast<const char*>(w.data) + int64_t(row) * stride * weight_bytes(T);
+  const int64_t bytes = int64_t(w.in) * weight_bytes(T);
+  const char* p = reinterpret_cast<const char*>(row_data<T>(w, row));
   for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 3);
 }
 
-// One token (decode): each row decoded on the fly, the weights going from memory straight to
-// the FMAs.
-template <class V, WeightType T>
-void rows_typed_one_token(const Rows& w, const float* x, int begin, int end, float* y) {
-  const int block = T == WeightType::fp8 ? w.block : w.in;
-  const int phase = T == WeightType::fp8 ? w.col0 % w.block : 0;
-  for (int o = begin; o < end; ++o) {
-    if (o + 1 < end) prefetch_row<T>(w, o + 1);
-    const uint8_t* row = static_cast<const uint8_t*>(w.data) + int64_t(o) * (w.stride ? w.stride : w.in) * weight_bytes(T);
-    y[o] = dot_row<V>([&](int i) { return load_weights<V, T>(w, o, i); },
-                      [&](int i, typename V::F* out) { decode4<V, T>(row + int64_t(i) * weight_bytes(T), out); },
-                      row_scales<V, T>(w, o), block, phase, x, w.in);
-  }
-}
-
-// dot_row of one decoded row against kTokens tokens' activations at once (x_t = x + t·x_stride):
-// each token keeps dot_row's own four chains and block scaling, so every sum is the same bits,
-// while each row vector loaded serves all the tokens.
-constexpr int kTokensPerPass = 4;
-template <class V>
-void dot_row_tokens(const float* row, const float* scales, int block, int phase, const float* x, int64_t x_stride,
-                    int in, float* out, int64_t out_stride) {
-  constexpr int W = V::W, NT = kTokensPerPass;
+// One token (decode), N rows at a time against x (FP8: already scaled, see scale_columns): the
+// weights go from memory straight to the FMAs, in the kChunk order (one chain per row and chunk,
+// N independent chains).
+template <class V, WeightType T, int N>
+void dot_rows_one_token(const Rows& w, const float* x, int o, float* y) {
+  constexpr int W = V::W, bytes = weight_bytes(T);
   using F = typename V::F;
-  F a[NT][4];
-#pragma GCC unroll 4
-  for (int t = 0; t < NT; ++t) a[t][0] = a[t][1] = a[t][2] = a[t][3] = V::zero();
-  for (int b = 0, block_index = 0; b < in; b = (block_index + 1) * block - phase, ++block_index) {
-    const int end = in < (block_index + 1) * block - phase ? in : (block_index + 1) * block - phase;
-    F s[NT][4];
-#pragma GCC unroll 4
-    for (int t = 0; t < NT; ++t) s[t][0] = s[t][1] = s[t][2] = s[t][3] = V::zero();
-    int i = b;
-    for (; i + 4 * W <= end; i += 4 * W) {
+  const uint8_t* row[N];
+#pragma GCC unroll 8
+  for (int r = 0; r < N; ++r) row[r] = row_data<T>(w, o + r);
+  float sum[N] = {};
+  for (int c0 = 0; c0 < w.in; c0 += kChunk) {
+    const int cend = w.in - c0 < kChunk ? w.in : c0 + kChunk;
+    F acc[N];
+#pragma GCC unroll 8
+    for (int r = 0; r < N; ++r) acc[r] = V::zero();
+    int i = c0;
+    for (; i + 4 * W <= cend; i += 4 * W) {
+      F wv[N][4];
+#pragma GCC unroll 8
+      for (int r = 0; r < N; ++r) decode4<V, T>(row[r] + int64_t(i) * bytes, wv[r]);
 #pragma GCC unroll 4
       for (int k = 0; k < 4; ++k) {
-        const F w = V::load(row + i + k * W);
-#pragma GCC unroll 4
-        for (int t = 0; t < NT; ++t) s[t][k] = V::fma(w, V::load(x + t * x_stride + i + k * W), s[t][k]);
+        const F xv = V::load(x + i + k * W);
+#pragma GCC unroll 8
+        for (int r = 0; r < N; ++r) acc[r] = V::fma(wv[r][k], xv, acc[r]);
       }
     }
-    for (; i + W <= end; i += W) {
-      const F w = V::load(row + i);
-#pragma GCC unroll 4
-      for (int t = 0; t < NT; ++t) s[t][0] = V::fma(w, V::load(x + t * x_stride + i), s[t][0]);
+    for (; i + W <= cend; i += W) {
+      const F xv = V::load(x + i);
+#pragma GCC unroll 8
+      for (int r = 0; r < N; ++r) acc[r] = V::fma(decode<V, T>(row[r] + int64_t(i) * bytes), xv, acc[r]);
     }
-    if (i < end) {  // the last partial chunk: x padded with zeros
-      const F w = V::load(row + i);
-      for (int t = 0; t < NT; ++t) {
-        alignas(64) float xs[W] = {};
-        for (int k = 0; k < end - i; ++k) xs[k] = x[t * x_stride + i + k];
-        s[t][1] = V::fma(w, V::load(xs), s[t][1]);
-      }
+    if (i < cend) {  // the last partial vector: x and the weights padded with zeros
+      alignas(64) float xs[W] = {};
+      for (int k = 0; k < cend - i; ++k) xs[k] = x[i + k];
+      const F xv = V::load(xs);
+      for (int r = 0; r < N; ++r) acc[r] = V::fma(load_weights<V, T>(row[r], i, w.in), xv, acc[r]);
     }
-    const F scale = V::set1(scales ? scales[block_index] * kFp8Unit : 1.0f);
-#pragma GCC unroll 4
-    for (int t = 0; t < NT; ++t)
-#pragma GCC unroll 4
-      for (int k = 0; k < 4; ++k) a[t][k] = scales ? V::fma(s[t][k], scale, a[t][k]) : V::add(a[t][k], s[t][k]);
+#pragma GCC unroll 8
+    for (int r = 0; r < N; ++r) {
+      const float v = V::reduce(acc[r]);
+      sum[r] = c0 == 0 ? v : sum[r] + v;
+    }
   }
-#pragma GCC unroll 4
-  for (int t = 0; t < NT; ++t) out[t * out_stride] = V::reduce(V::add(V::add(a[t][0], a[t][1]), V::add(a[t][2], a[t][3])));
+  for (int r = 0; r < N; ++r) y[o + r] = sum[r];
 }
 
-// Several tokens: kScratchRows rows decoded once into scratch (kept in L2), then every token's
-// activations read once for the whole group (from L1 for all but the first row). Each output
-// is the same dot_row as for one token: the same sums, bit for bit.
+// scratch: padded(w.in) floats for FP8's scaled activations.
+constexpr int kOneTokenRows = 4;
+template <class V, WeightType T>
+void rows_typed_one_token(const Rows& w, const float* x, int begin, int end, float* y, float* scratch) {
+  for (int o = begin; o < end;) {
+    const int run_end = T == WeightType::fp8 ? block_row_end(w, o, end) : end;
+    if constexpr (T == WeightType::fp8) scale_columns(w, row_scales(w, o), x, 0, w.in, scratch);
+    const float* xs = T == WeightType::fp8 ? scratch : x;
+    for (; o + kOneTokenRows <= run_end; o += kOneTokenRows) {
+      for (int r = o + kOneTokenRows; r < end && r < o + 2 * kOneTokenRows; ++r) prefetch_row<T>(w, r);
+      dot_rows_one_token<V, T, kOneTokenRows>(w, xs, o, y);
+    }
+    for (; o < run_end; ++o) dot_rows_one_token<V, T, 1>(w, xs, o, y);
+  }
+}
+
+// The register tile: R rows × NT tokens over `steps` vectors of one chunk, a: [steps][R][W]
+// decoded weights, b: [steps][NT][W] activations; out[t · ld + r] = the chunk's sum, one chain
+// each (the same FMAs in the same order as dot_rows_one_token). With a batched reduce16 (R = 4),
+// out may get rows up to NT rounded up to 4 (zeros past NT).
+constexpr int kPrefetchSteps = 8;
+template <class V, int R, int NT>
+void tile_product(const float* a, const float* b, int steps, float* out, int64_t ld) {
+  constexpr int W = V::W;
+  using F = typename V::F;
+  F acc[R][NT];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) acc[r][t] = V::zero();
+  for (int s = 0; s < steps; ++s, a += R * W, b += NT * W) {
+    F wv[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      __builtin_prefetch(a + kPrefetchSteps * R * W + r * W, 0, 3);
+      wv[r] = V::load(a + r * W);
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) {
+      const F xv = V::load(b + t * W);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) acc[r][t] = V::fma(wv[r], xv, acc[r][t]);
+    }
+  }
+  if constexpr (R == 4 && requires(const F* v, float* o) { V::reduce16(v, o, ld); }) {
+#pragma GCC unroll 2
+    for (int t0 = 0; t0 < NT; t0 += 4) {
+      F flat[16];
+#pragma GCC unroll 16
+      for (int k = 0; k < 16; ++k) flat[k] = t0 + k / 4 < NT ? acc[k % 4][t0 + k / 4] : V::zero();
+      V::reduce16(flat, out + t0 * ld, ld);
+    }
+  } else {
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) out[t * ld + r] = V::reduce(acc[r][t]);
+  }
+}
+
+// Asks for n of the cache lines of `count` bytes from p, from line `first` on (p need not be
+// aligned: count + 63 bytes span at most count / 64 + 2 lines).
+inline void prefetch_lines(const void* p, int64_t count, int first, int n) {
+  const char* c = static_cast<const char*>(p);
+  for (int64_t k = first, lines = (count + 63) / 64 + 1; k < first + n && k < lines; ++k) __builtin_prefetch(c + 64 * k, 0, 3);
+}
+
+// The activations of nt ≤ NT tokens (x: the first's, at column c0; stride: between tokens) over
+// `len` columns into the tile layout [step][NT][W], zero padded (FP8: times the column scales).
+// A full group goes step by step, NT loads then NT stores: the loads of the next step do not
+// wait behind stores to the same 4 KiB offset (the tile and x rows alias at some alignments).
+template <class V, WeightType T, int NT>
+void pack_tokens(const float* x, int64_t stride, int nt, int len, const float* column_scales, float* tile) {
+  constexpr int W = V::W;
+  using F = typename V::F;
+  const int full_steps = len / W, tail = len - full_steps * W;
+  auto scaled = [&](F v, int s) { return T == WeightType::fp8 ? V::mul(v, V::load(column_scales + s * W)) : v; };
+  if (nt == NT) {
+    for (int s = 0; s < full_steps; ++s) {
+      F v[NT];
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) v[t] = V::load(x + t * stride + s * W);
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) V::store(tile + (s * NT + t) * W, scaled(v[t], s));
+    }
+  } else {
+    for (int t = 0; t < NT; ++t)
+      for (int s = 0; s < full_steps; ++s) V::store(tile + (s * NT + t) * W, t < nt ? scaled(V::load(x + t * stride + s * W), s) : V::zero());
+  }
+  if (tail)
+    for (int t = 0; t < NT; ++t) {
+      alignas(64) float xs[W] = {};
+      for (int k = 0; k < tail && t < nt; ++k) xs[k] = x[t * stride + full_steps * W + k];
+      V::store(tile + (full_steps * NT + t) * W, scaled(V::load(xs), full_steps));
+    }
+}
+
+// Several tokens: a GEMM blocked for the caches. For each chunk of columns (outermost, so the
+// activations of a chunk, tokens × kChunk, are read from L2/L3 by every row panel), panels of up
+// to kPanelRows rows (within one FP8 block row) are decoded once into scratch (L2), then for each
+// group of NT tokens, packed into scratch (L1; FP8: scaled as in scale_columns), every tile of R
+// rows runs in registers. Chunk sums are added into y in chunk order.
+// The weights of the next panel and the activations of the next group come from memory or L3, in
+// short rows at a long stride that the hardware prefetchers do not follow: they are asked for a
+// few lines at a time, spread over the current panel's tiles.
 template <class V, WeightType T>
 void rows_typed_tokens(const Rows& w, const float* x, int tokens, int begin, int end, float* y, float* scratch) {
-  const int block = T == WeightType::fp8 ? w.block : w.in;
-  const int phase = T == WeightType::fp8 ? w.col0 % w.block : 0;
-  const int stride = padded(w.in);
-  for (int o0 = begin; o0 < end; o0 += kScratchRows) {
-    const int group = end - o0 < kScratchRows ? end - o0 : kScratchRows;
-    for (int g = 0; g < group; ++g) {
-      float* row = scratch + int64_t(g) * stride;
-      decode_row_typed<V, T>(w, o0 + g, row, /*unscaled=*/true);
-      for (int i = w.in; i < stride; ++i) row[i] = 0;
-    }
-    int t = 0;
-    for (; t + kTokensPerPass <= tokens; t += kTokensPerPass)
-      for (int g = 0; g < group; ++g)
-        dot_row_tokens<V>(scratch + int64_t(g) * stride, row_scales<V, T>(w, o0 + g), block, phase,
-                          x + int64_t(t) * w.in, w.in, w.in, y + int64_t(t) * w.out + o0 + g, w.out);
-    for (; t < tokens; ++t)
-      for (int g = 0; g < group; ++g) {
-        const float* row = scratch + int64_t(g) * stride;
-        y[int64_t(t) * w.out + o0 + g] = dot_row<V>(
-            [&](int i) { return V::load(row + i); },
-            [&](int i, typename V::F* out) {
-              for (int k = 0; k < 4; ++k) out[k] = V::load(row + i + k * V::W);
-            },
-            row_scales<V, T>(w, o0 + g), block, phase, x + int64_t(t) * w.in, w.in);
+  constexpr int W = V::W, R = V::kTileRows, NT = V::kTileTokens, kPanel = kPanelRows / R * R;
+  constexpr int bytes = weight_bytes(T);
+  static_assert(NT <= kMaxTileTokens && kPanel > 0 && kChunk % W == 0);
+  const int chunk_floats = padded(w.in) < kChunk ? padded(w.in) : kChunk;
+  float* panel = scratch;                                        // [tile][step][R][W]
+  float* xtile = panel + int64_t(kPanelRows) * chunk_floats;     // [step][NT][W]
+  float* column_scales = xtile + int64_t(kMaxTileTokens) * chunk_floats;  // FP8: [chunk_floats]
+  float* ysum = column_scales + chunk_floats;                              // [kMaxTileTokens][kPanel]
+  auto panel_rows = [&](int o0) {
+    const int panel_end = T == WeightType::fp8 ? block_row_end(w, o0, end) : end;
+    return panel_end - o0 < kPanel ? panel_end - o0 : kPanel;
+  };
+  auto chunk_end = [&](int c0) { return w.in - c0 < kChunk ? w.in : c0 + kChunk; };
+  const int groups = (tokens + NT - 1) / NT;
+  for (int c0 = 0; c0 < w.in; c0 += kChunk) {
+    const int cend = chunk_end(c0), steps = (cend - c0 + W - 1) / W;
+    for (int o0 = begin; o0 < end;) {
+      const int rows = panel_rows(o0), tiles = (rows + R - 1) / R;
+      // The panel after this one: the next rows, else the first rows of the next chunk.
+      const bool last_panel = o0 + rows >= end;
+      const int next_o0 = last_panel ? begin : o0 + rows, next_c0 = last_panel ? c0 + kChunk : c0;
+      const bool has_next = next_c0 < w.in;
+      const int next_rows = has_next ? panel_rows(next_o0) : 0;
+      const int64_t next_bytes = has_next ? int64_t(chunk_end(next_c0) - next_c0) * bytes : 0;
+      const int lines_per_row = int(next_bytes / 64 + 2);
+      const int weight_lines_per_group = (next_rows * lines_per_row + groups - 1) / groups;
+
+      for (int g = 0; g < tiles * R; ++g) {
+        float* dst = panel + (int64_t(g / R) * steps * R + g % R) * W;
+        if (g >= rows) {
+          for (int s = 0; s < steps; ++s) V::store(dst + s * R * W, V::zero());
+          continue;
+        }
+        const uint8_t* data = row_data<T>(w, o0 + g);
+        for (int s = 0; s < steps; ++s) V::store(dst + s * R * W, load_weights<V, T>(data, c0 + s * W, w.in));
       }
+      if constexpr (T == WeightType::fp8) {
+        std::fill_n(column_scales, steps * W, 1.0f);  // 1 past the chunk: the padding lanes of the last step  // 1 past the chunk: the padding lanes of the last step
+        scale_columns(w, row_scales(w, o0), column_scales, c0, cend, column_scales);
+      }
+      for (int t0 = 0, group = 0; t0 < tokens; t0 += NT, ++group) {
+        const int nt = tokens - t0 < NT ? tokens - t0 : NT;
+        pack_tokens<V, T, NT>(x + int64_t(t0) * w.in + c0, w.in, nt, cend - c0, column_scales, xtile);
+        // The next group's activations: the next tokens of this panel, else the first of the next.
+        const bool last_group = t0 + NT >= tokens;
+        const int x_t0 = last_group ? 0 : t0 + NT, x_c0 = last_group ? next_c0 : c0;
+        const int x_rows = last_group ? (has_next ? (tokens < NT ? tokens : NT) : 0) : (tokens - x_t0 < NT ? tokens - x_t0 : NT);
+        const int64_t x_bytes = x_rows ? int64_t(chunk_end(x_c0) - x_c0) * 4 : 0;
+        const int x_lines = int(x_bytes / 64 + 2), x_per_tile = (x_rows * x_lines + tiles - 1) / tiles;
+        const int w_first = group * weight_lines_per_group, w_per_tile = (weight_lines_per_group + tiles - 1) / tiles;
+        // The tiles' sums go to ysum [token][row] (L1), then to y a token's row at a time.
+        for (int tile = 0; tile < tiles; ++tile) {
+          for (int p = tile * x_per_tile, stop = (tile + 1) * x_per_tile; p < stop && p < x_rows * x_lines;) {
+            const int row = p / x_lines, first = p % x_lines;
+            const int n = stop - p < x_lines - first ? stop - p : x_lines - first;
+            prefetch_lines(x + int64_t(x_t0 + row) * w.in + x_c0, x_bytes, first, n);
+            p += n;
+          }
+          for (int p = w_first + tile * w_per_tile, stop = w_first + (tile + 1) * w_per_tile;
+               p < stop && p < next_rows * lines_per_row;) {
+            const int row = p / lines_per_row, first = p % lines_per_row;
+            const int n = stop - p < lines_per_row - first ? stop - p : lines_per_row - first;
+            prefetch_lines(row_data<T>(w, next_o0 + row) + int64_t(next_c0) * bytes, next_bytes, first, n);
+            p += n;
+          }
+          tile_product<V, R, NT>(panel + int64_t(tile) * steps * R * W, xtile, steps, ysum + tile * R, kPanel);
+        }
+        for (int t = 0; t < nt; ++t) {
+          float* out = y + int64_t(t0 + t) * w.out + o0;
+          const float* sums = ysum + t * kPanel;
+          if (c0 == 0)
+            for (int r = 0; r < rows; ++r) out[r] = sums[r];
+          else
+            for (int r = 0; r < rows; ++r) out[r] += sums[r];
+          if (!last_group && t0 + NT + t < tokens)  // the next group's
+            for (int r = 0; r < rows; r += 16) __builtin_prefetch(out + int64_t(NT) * w.out + r, 1, 3);
+        }
+      }
+      o0 += rows;
+    }
   }
 }
 
 template <class V, WeightType T>
 void rows_typed(const Rows& w, const float* x, int tokens, int begin, int end, float* y, float* scratch) {
   if (tokens == 1)
-    rows_typed_one_token<V, T>(w, x, begin, end, y);
+    rows_typed_one_token<V, T>(w, x, begin, end, y, scratch);
   else
     rows_typed_tokens<V, T>(w, x, tokens, begin, end, y, scratch);
 }
