@@ -11,6 +11,10 @@ slice=${1:-/tmp/r1-slice}
 for numerics in exact fast; do
   for shape in "--prompt-len 16 --gen-len 64 --batch 1" "--prompt-len 512 --gen-len 4 --batch 1" \
                "--prompt-len 16 --gen-len 32 --batch 16"; do
+    # Same memory state for every run (root only): the page cache emptied and memory compacted,
+    # so that the model and the probe both get 2 MiB pages (a page cache full of the previous
+    # run's files leaves the next one 4 KiB pages and halves both figures).
+    if [ -w /proc/sys/vm/drop_caches ]; then sync; echo 3 >/proc/sys/vm/drop_caches; echo 1 >/proc/sys/vm/compact_memory; fi
     # shellcheck disable=SC2086
     "$r1" bench --synthetic --model "$slice" --device cpu --numerics "$numerics" $shape --json
   done

@@ -58,6 +58,10 @@ struct GroupWeights {
   }
   __m512i load(int r, int i) const { return at(r).load(0, i); }
   __m512i load_tail(int r, int i, int n) const { return at(r).load_tail(0, i, n); }
+  // Into L2: element i of row r (any row past the group too: the next group's).
+  void prefetch(int r, int64_t i) const {
+    _mm_prefetch(reinterpret_cast<const char*>(first + r * stride + i), _MM_HINT_T1);
+  }
 };
 
 // y[t · y_stride + r] = Σ_i x_t[i] · row_r[i] for R rows and T tokens (x_t = x + t · x_stride,
@@ -172,15 +176,22 @@ static_assert(bf16_scratch_values(kBf16Step) >= kGroupRows * kColumnChunk + kBf1
               "bf16_kernels.h: scratch too small for this loop nest");
 
 template <class Weights>
-void group_rows(const Weights& direct, int rows, const uint16_t* xs, int tile_tokens, int in, float* y, int y_stride,
+void group_rows(const GroupWeights<Weights>& direct, int rows, const uint16_t* xs, int tile_tokens, int in, float* y, int y_stride,
                 uint16_t* widened, float* partial) {
   const int padded = bf16_padded(in);
+  constexpr int kLine = 64 / int(sizeof(typename Weights::Element));
   for (int c = 0; c < in; c += kColumnChunk) {
     const int c_end = c + kColumnChunk < in ? c + kColumnChunk : in;
+    // While this chunk is worked on, the rows' next chunk (after the last one: the next group's
+    // first) comes into L2: a row's 1 KB piece alone is too short for the hardware prefetcher.
+    const int64_t ahead = c_end < in ? kColumnChunk : int64_t(rows) * direct.stride - c;
     for (int r = 0; r < rows; ++r) {
       uint16_t* out = widened + r * kColumnChunk;
       int i = c;
-      for (; i + kBf16Step <= c_end; i += kBf16Step) _mm512_storeu_si512(out + (i - c), direct.load(r, i));
+      for (; i + kBf16Step <= c_end; i += kBf16Step) {
+        if ((i - c) % kLine == 0) direct.prefetch(r, i + ahead);
+        _mm512_storeu_si512(out + (i - c), direct.load(r, i));
+      }
       if (i < c_end) _mm512_storeu_si512(out + (i - c), direct.load_tail(r, i, c_end - i));
     }
     for (int q = 0; q < rows; q += kBf16TileRows) {
@@ -211,18 +222,22 @@ void block_rows(const Rows& w, const Element* data, const float* scales, const f
     const int tile_tokens = tokens - t0 < kBf16TileTokens ? tokens - t0 : kBf16TileTokens;
     for (int t = 0; t < tile_tokens; ++t)
       round_activations(x + int64_t(t0 + t) * in, in, scales, block, phase, xs + int64_t(t) * padded);
-    const int group = tile_tokens == 1 ? kBf16TileRows : kGroupRows;
+    // Up to 6 tokens (decode, small batches, an expert's few tokens) take the rows straight
+    // from memory into one tile: each weight is widened once in registers for all of them.
+    const bool direct_tiles = tile_tokens <= kTileTokensMax;
+    const int group = direct_tiles ? kBf16TileRows : kGroupRows;
     for (int o = begin; o < end; o += group) {
       const int rows = end - o < group ? end - o : group;
-      Weights direct;
-      for (int r = 0; r < kBf16TileRows; ++r) direct.row[r] = data + int64_t(o + (r < rows ? r : 0)) * stride;
       float* out = y + int64_t(t0) * w.out + o;
-      if (tile_tokens == 1) {  // decode: the rows go from memory straight to the dot products
+      if (direct_tiles) {
+        Weights direct;
+        for (int r = 0; r < kBf16TileRows; ++r) direct.row[r] = data + int64_t(o + (r < rows ? r : 0)) * stride;
         // The same columns of the next tile's rows are asked for while these stream: the tile's
         // four streams alone leave too few loads in flight, and a tile would start cold.
         // (bench_cpu_rows, one thread, FP8 from memory: 2 KB ahead in the same rows 21-25 GB/s,
         // the next tile's rows 28-37 GB/s).
-        tile_rows_tokens(rows, 1, direct, {xs, padded, 0, in, in, nullptr, out, w.out, kBf16TileRows * stride});
+        tile_rows_tokens(rows, tile_tokens, direct,
+                         {xs, padded, 0, in, in, nullptr, out, w.out, kBf16TileRows * stride});
         continue;
       }
       GroupWeights<Weights> rows_of_group{data + int64_t(o) * stride, stride, rows};
