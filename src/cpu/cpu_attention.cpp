@@ -23,6 +23,31 @@ void absorb_query(const float* q_nope, const float* w_uk, int nope, int latent_d
   for (int d = 0; d < nope; ++d)
     for (int c = 0; c < latent_dim; ++c) absorbed[c] += q_nope[d] * w_uk[int64_t(d) * latent_dim + c];
 }
+
+// dots[k] = q_k · c over n values for `heads` (<= kScoreHeads) queries q_k = q + k · n: one
+// 16-lane partial sum per query, all in flight together (a single dot product's chain would
+// wait on the FMA latency), then each folded in a fixed order.
+constexpr int kScoreHeads = 8, kLanes = 16;
+R1_VECTOR_CLONES
+void head_dots(const float* q, int heads, const float* c, int n, float* dots) {
+  float acc[kScoreHeads][kLanes] = {};
+  const int whole = n / kLanes * kLanes;
+  if (heads == kScoreHeads) {  // the loops the compiler keeps in 8 vector registers
+    for (int i = 0; i < whole; i += kLanes)
+      for (int k = 0; k < kScoreHeads; ++k)
+        for (int l = 0; l < kLanes; ++l) acc[k][l] += q[int64_t(k) * n + i + l] * c[i + l];
+  } else {  // the same sums, a query at a time
+    for (int k = 0; k < heads; ++k)
+      for (int i = 0; i < whole; i += kLanes)
+        for (int l = 0; l < kLanes; ++l) acc[k][l] += q[int64_t(k) * n + i + l] * c[i + l];
+  }
+  for (int k = 0; k < heads; ++k) {
+    for (int r = whole; r < n; ++r) acc[k][r - whole] += q[int64_t(k) * n + r] * c[r];
+    for (int width = kLanes / 2; width > 0; width /= 2)
+      for (int l = 0; l < width; ++l) acc[k][l] += acc[k][l + width];
+    dots[k] = acc[k][0];
+  }
+}
 }  // namespace
 
 void CpuBackend::attention(int layer, Activation x, Activation out) {
@@ -139,7 +164,11 @@ void CpuBackend::attend_token(int layer, const Batch& batch, int t, int heads, i
   scores.resize(size_t(count) * len);
   for (int j = 0; j < len; ++j) {
     const float* cached = cache_row(layer, seq, j);
-    for (int h = 0; h < count; ++h) scores[size_t(h) * len + j] = dot(q + int64_t(h) * cache_dim, cached, cache_dim) * scale;
+    for (int h = 0; h < count; h += kScoreHeads) {
+      float dots[kScoreHeads];
+      head_dots(q + int64_t(h) * cache_dim, std::min(kScoreHeads, count - h), cached, cache_dim, dots);
+      for (int k = 0; k < kScoreHeads && h + k < count; ++k) scores[size_t(h + k) * len + j] = dots[k] * scale;
+    }
   }
   for (int h = 0; h < count; ++h) {
     float* row = scores.data() + size_t(h) * len;
