@@ -5,10 +5,13 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+
+#include "run_command.h"
 
 namespace r1 {
 
@@ -36,6 +39,22 @@ inline BenchScore read_bench_results(const std::string& path) {
   std::ifstream results(path);
   for (std::string line; std::getline(results, line); ++s.total)
     s.correct += nlohmann::json::parse(line).at("correct").get<bool>();
+  return s;
+}
+
+// Greedy `r1 bench` over a problems file with `flags` (model, device, numerics); its score, or
+// total -1 (the output printed) when the command fails.
+inline BenchScore bench_problems(const std::string& flags, const std::string& problems, const std::string& out,
+                                 int batch) {
+  const CommandResult r = run_command(fmt::format("{} bench {} --dataset {} --temperature 0 --batch {} "
+                                                  "--max-tokens 300 --out {} 2>&1",
+                                                  R1_BINARY, flags, problems, batch, out));
+  if (r.exit_code != 0) {
+    std::printf("%s\n", r.output.c_str());
+    return {0, -1};
+  }
+  const BenchScore s = read_bench_results(out);
+  std::printf("  %s: %d/%d correct\n", flags.c_str(), s.correct, s.total);
   return s;
 }
 

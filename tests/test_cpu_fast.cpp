@@ -305,15 +305,9 @@ TEST(CpuFast, DemoModelAccuracyWithinOnePointOfExact) {
   write_demo_problems(problems, count, 20261125);
   BenchScore scores[2];
   const char* modes[2] = {"exact", "fast"};
-  for (int m = 0; m < 2; ++m) {
-    const std::string out = (dir / fmt::format("results_{}.jsonl", modes[m])).string();
-    const CommandResult r = run_command(fmt::format("{} bench --model {} --device cpu --numerics {} --dataset {} "
-                                                    "--temperature 0 --batch 16 --max-tokens 300 --out {} 2>&1",
-                                                    R1_BINARY, kDemoModel.string(), modes[m], problems, out));
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    scores[m] = read_bench_results(out);
-    std::printf("  %s: %d/%d correct\n", modes[m], scores[m].correct, scores[m].total);
-  }
+  for (int m = 0; m < 2; ++m)
+    scores[m] = bench_problems(fmt::format("--model {} --device cpu --numerics {}", kDemoModel.string(), modes[m]),
+                               problems, (dir / fmt::format("results_{}.jsonl", modes[m])).string(), 16);
   fs::remove_all(dir);
   ASSERT_EQ(scores[0].total, count);
   ASSERT_EQ(scores[1].total, count);

@@ -81,15 +81,9 @@ TEST(CudaFast, DemoModelAccuracyWithinOnePointOfCpuExact) {
   write_demo_problems(problems, 300, 20261124);
   BenchScore scores[2];
   const char* modes[2] = {"--device cpu --numerics exact", "--device cuda --numerics fast"};
-  for (int m = 0; m < 2; ++m) {
-    const std::string out = (dir / fmt::format("results{}.jsonl", m)).string();
-    const CommandResult r = run_command(fmt::format("{} bench --model {} {} --dataset {} --temperature 0 --batch 32 "
-                                                    "--max-tokens 300 --out {} 2>&1",
-                                                    R1_BINARY, kDemoModel.string(), modes[m], problems, out));
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    scores[m] = read_bench_results(out);
-    std::printf("  %s: %d/%d correct\n", modes[m], scores[m].correct, scores[m].total);
-  }
+  for (int m = 0; m < 2; ++m)
+    scores[m] = bench_problems(fmt::format("--model {} {}", kDemoModel.string(), modes[m]), problems,
+                               (dir / fmt::format("results{}.jsonl", m)).string(), 32);
   fs::remove_all(dir);
   ASSERT_EQ(scores[0].total, 300);
   ASSERT_EQ(scores[1].total, 300);

@@ -99,11 +99,8 @@ TEST(DemoModel, SolvesFreshArithmeticThroughBench) {
   const fs::path dir = fs::temp_directory_path() / fmt::format("r1_demo_{}", getpid());
   fs::create_directories(dir);
   write_demo_problems((dir / "problems.jsonl").string(), 40, 20261123);
-  const CommandResult r = run_command(fmt::format("{} bench --dataset {} --temperature 0 --batch 8 --max-tokens 300 --out {}",
-                                                  R1_BINARY, (dir / "problems.jsonl").string(),
-                                                  (dir / "results.jsonl").string()));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  const auto [correct, total] = read_bench_results((dir / "results.jsonl").string());
+  const auto [correct, total] =
+      bench_problems("", (dir / "problems.jsonl").string(), (dir / "results.jsonl").string(), 8);
   fs::remove_all(dir);
   std::printf("  demo model: %d/%d correct\n", correct, total);
   EXPECT_EQ(total, 40);

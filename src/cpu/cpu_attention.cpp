@@ -126,9 +126,9 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
     }
   });
 
-  // Blocks of up to 16 heads (a block's latent sums stay in L1), small enough to keep every
-  // thread busy when few tokens run.
-  const int block = std::clamp((heads * n + pool_.size() - 1) / pool_.size() / n, 1, 16);
+  // Blocks of 16 heads: a block's latent sums stay in L1, R1's 128 heads give 8 blocks a token.
+  // Fixed, so that each head always falls in the same group of kScoreHeads (batch invariance).
+  constexpr int block = 2 * kScoreHeads;
   const int blocks = (heads + block - 1) / block;
   pool_.parallel_for(n * blocks, [&](int begin, int end, int) {
     for (int unit = begin; unit < end; ++unit) {

@@ -25,8 +25,8 @@ __m512i widen_fp8(__m256i codes) {
 
 __mmask32 first_lanes(int n) { return n >= 32 ? ~__mmask32(0) : (__mmask32(1) << n) - 1; }
 
-// Where a tile's weight rows come from: FP8 or BF16 rows of the checkpoint (decode: straight
-// from memory) or rows already widened into scratch (zero padded to kBf16Step).
+// Where a tile's weight rows come from: FP8 or BF16 rows of the checkpoint, straight from
+// memory (ChunkRows below: rows already widened into scratch).
 struct Fp8Rows {
   using Element = uint8_t;
   const uint8_t* row[kBf16TileRows];
@@ -50,7 +50,6 @@ template <class Weights>
 struct GroupWeights {
   const typename Weights::Element* first;
   int64_t stride;
-  int rows;
   Weights at(int r) const {
     Weights w;
     for (auto& p : w.row) p = first + r * stride;
@@ -240,7 +239,7 @@ void block_rows(const Rows& w, const Element* data, const float* scales, const f
                          {xs, padded, 0, in, in, nullptr, out, w.out, kBf16TileRows * stride});
         continue;
       }
-      GroupWeights<Weights> rows_of_group{data + int64_t(o) * stride, stride, rows};
+      GroupWeights<Weights> rows_of_group{data + int64_t(o) * stride, stride};
       group_rows(rows_of_group, rows, xs, tile_tokens, in, out, w.out, widened, partial);
     }
   }
