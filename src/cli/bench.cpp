@@ -14,6 +14,7 @@
 #include "cli/session.h"
 #include "common/error.h"
 #include "cpu/bandwidth.h"
+#include "model/config.h"
 #include "model/decode_bytes.h"
 #include "eval/dataset.h"
 #include "eval/grade.h"
@@ -147,6 +148,7 @@ int run_synthetic(const BenchOptions& o) {
   // slower than the weights it is the yardstick for). The arithmetic ceiling is that of the
   // numerics in use: float32 FMAs (exact), BF16 dot products (fast).
   double bandwidth_gb_s = 0, peak_gflop_s = 0;
+  load_config(o.model.model);  // a wrong --model is said at once, not after the probes
   if (o.model.device == "cpu") {
     ThreadPool probe_pool(o.model.threads);
     bandwidth_gb_s = measure_read_bandwidth_gb_s(probe_pool);
