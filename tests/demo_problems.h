@@ -1,11 +1,14 @@
 // Fresh arithmetic problems of the demo model's three families (tools/demo_task.py): a + b and
 // a - b up to 999, a times b with a <= 99 and b <= 9, as the JSONL that `r1 bench --dataset`
-// reads; and the share a bench results file got right.
+// reads; the share a bench results file got right; and the committed demo model's path and the
+// cosine its fidelity tests compare logits with.
 #pragma once
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -14,6 +17,15 @@
 #include "run_command.h"
 
 namespace r1 {
+
+inline const std::filesystem::path kDemoModel =
+    std::filesystem::path(R1_TEST_DATA) / ".." / ".." / "models" / "r1-demo";
+
+inline double cosine(const float* a, const float* b, int n) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int i = 0; i < n; ++i) ab += double(a[i]) * b[i], aa += double(a[i]) * a[i], bb += double(b[i]) * b[i];
+  return ab / std::sqrt(aa * bb);
+}
 
 inline void write_demo_problems(const std::string& path, int count, uint32_t seed) {
   std::mt19937 rng(seed);

@@ -23,6 +23,7 @@
 #include "io/safetensors.h"
 #include "model/model.h"
 #include "r1/number_formats.h"
+#include "random_weights.h"
 #include "run_command.h"
 
 namespace r1 {
@@ -31,45 +32,14 @@ namespace {
 namespace fs = std::filesystem;
 using simd::Bf16Kernels;
 using simd::Isa;
+using simd::Matrix;
+using simd::random_matrix;
 using simd::Rows;
 using simd::WeightType;
 
 #define R1_REQUIRE_BF16()                                                                 \
   if (!simd::bf16_kernels_for(Isa::avx512)) GTEST_SKIP() << "this CPU lacks AVX512-BF16"; \
   const Bf16Kernels& fast = *simd::bf16_kernels_for(Isa::avx512)
-
-struct Matrix {
-  std::vector<uint8_t> data;
-  std::vector<float> scales;
-  Rows rows;
-};
-
-// FP8: every code but the two NaNs (subnormals and zeros included), 128x128 block scales.
-Matrix random_matrix(WeightType type, int out, int in, std::mt19937& rng) {
-  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
-  Matrix m;
-  m.rows = {type, nullptr, nullptr, out, in, 0, 0};
-  if (type == WeightType::bf16) {
-    m.data.resize(size_t(out) * in * 2);
-    for (size_t i = 0; i < size_t(out) * in; ++i) {
-      const uint16_t h = float_to_bf16(value(rng));
-      std::memcpy(&m.data[i * 2], &h, 2);
-    }
-  } else {
-    m.data.resize(size_t(out) * in);
-    for (uint8_t& c : m.data) {
-      c = uint8_t(rng() & 0xFF);
-      if ((c & 0x7F) == 0x7F) c ^= 1;
-    }
-    m.rows.block = 128;
-    m.rows.scale_cols = (in + 127) / 128;
-    m.scales.resize(size_t((out + 127) / 128) * m.rows.scale_cols);
-    for (float& s : m.scales) s = std::ldexp(0.5f + value(rng) * 0.25f, -8);
-    m.rows.scales = m.scales.data();
-  }
-  m.rows.data = m.data.data();
-  return m;
-}
 
 float weight_value(const Rows& w, int o, int i) {  // scaled, exact
   const int64_t at = int64_t(o) * (w.stride ? w.stride : w.in) + i;
@@ -226,14 +196,6 @@ TEST(CpuFast, EngineBatchOf16EqualsOneAtATime) {
     EXPECT_EQ(batched[i], alone[i]) << "prompt " << i;
     EXPECT_EQ(alone[i].size(), 12u);
   }
-}
-
-const fs::path kDemoModel = fs::path(R1_TEST_DATA) / ".." / ".." / "models" / "r1-demo";
-
-double cosine(const float* a, const float* b, int n) {
-  double ab = 0, aa = 0, bb = 0;
-  for (int i = 0; i < n; ++i) ab += double(a[i]) * b[i], aa += double(a[i]) * a[i], bb += double(b[i]) * b[i];
-  return ab / std::sqrt(aa * bb);
 }
 
 // Positions whose MoE routing differs between two runs (any layer): a token whose router

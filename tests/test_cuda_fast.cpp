@@ -23,14 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kDemoModel = fs::path(R1_TEST_DATA) / ".." / ".." / "models" / "r1-demo";
-
-double cosine(const float* a, const float* b, int n) {
-  double ab = 0, aa = 0, bb = 0;
-  for (int i = 0; i < n; ++i) ab += double(a[i]) * b[i], aa += double(a[i]) * a[i], bb += double(b[i]) * b[i];
-  return ab / std::sqrt(aa * bb);
-}
-
 // Worst per-position cosine between the GPU's fast logits and the CPU's exact ones over the
 // trainer's sequences, fed `chunk` tokens per forward call.
 double worst_cosine_against_cpu_exact(int chunk) {

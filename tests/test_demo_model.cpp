@@ -28,7 +28,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kDemoModel = fs::path(R1_TEST_DATA) / ".." / ".." / "models" / "r1-demo";
 
 template <typename T>
 std::vector<T> values(const TensorView& t) {
