@@ -14,6 +14,7 @@
 #include "cli/session.h"
 #include "common/error.h"
 #include "cpu/bandwidth.h"
+#include "engine/backend_factory.h"
 #include "model/config.h"
 #include "model/decode_bytes.h"
 #include "eval/dataset.h"
@@ -148,11 +149,12 @@ int run_synthetic(const BenchOptions& o) {
   // slower than the weights it is the yardstick for). The arithmetic ceiling is that of the
   // numerics in use: float32 FMAs (exact), BF16 dot products (fast).
   double bandwidth_gb_s = 0, peak_gflop_s = 0;
-  load_config(o.model.model);  // a wrong --model is said at once, not after the probes
+  load_config(o.model.model);  // a wrong --model or --numerics is said at once, not after the probes
+  const bool fast = parse_numerics(o.model.numerics) == Numerics::fast;
   if (o.model.device == "cpu") {
     ThreadPool probe_pool(o.model.threads);
     bandwidth_gb_s = measure_read_bandwidth_gb_s(probe_pool);
-    peak_gflop_s = o.model.numerics == "fast" ? measure_bf16_peak_gflop_s(probe_pool) : measure_fma_peak_gflop_s(probe_pool);
+    peak_gflop_s = fast ? measure_bf16_peak_gflop_s(probe_pool) : measure_fma_peak_gflop_s(probe_pool);
   }
   const auto load_start = std::chrono::steady_clock::now();
   Session session(o.model, /*need_tokenizer=*/false);
@@ -193,7 +195,7 @@ int run_synthetic(const BenchOptions& o) {
       j["measured_bandwidth_gb_s"] = two_decimals(bandwidth_gb_s);
       j["bandwidth_fraction"] = std::round(fraction * 1000) / 1000;
       j["peak_gflop_s"] = two_decimals(peak_gflop_s);
-      j["peak"] = o.model.numerics == "fast" ? "bf16_dot" : "f32_fma";
+      j["peak"] = fast ? "bf16_dot" : "f32_fma";
       j["prefill_peak_fraction"] = std::round(prefill_gflop_s / peak_gflop_s * 1000) / 1000;
     }
     fmt::print("{}\n", j.dump());
@@ -210,7 +212,7 @@ int run_synthetic(const BenchOptions& o) {
     fmt::print("bandwidth       {:.1f} GB/s measured, {:.1f}% used\n", bandwidth_gb_s, fraction * 100);
   if (peak_gflop_s > 0)
     fmt::print("prefill FLOPs   {:.1f} GFLOP/s of {:.1f} measured {} peak ({:.1f}%)\n", prefill_gflop_s, peak_gflop_s,
-               o.model.numerics == "fast" ? "BF16 dot-product" : "FMA", prefill_gflop_s / peak_gflop_s * 100);
+               fast ? "BF16 dot-product" : "FMA", prefill_gflop_s / peak_gflop_s * 100);
   return 0;
 }
 
