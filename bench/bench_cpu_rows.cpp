@@ -51,10 +51,11 @@ double best_gbs(size_t bytes, Fn&& fn) {
 int main(int argc, char** argv) {
   CLI::App app{"CPU row-kernel throughput, one thread"};
   std::string isa_name;
-  int tokens = 512, gemm_rows = 512;
+  int tokens = 512, gemm_rows = 512, gemm_in = 7168;
   app.add_option("--isa", isa_name, "avx512, avx2 or portable (default: the best this CPU runs)");
   app.add_option("--tokens", tokens, "tokens of the multi-token product (default 512)");
   app.add_option("--rows", gemm_rows, "weight rows of the multi-token product (default 512)");
+  app.add_option("--in", gemm_in, "weight columns of the multi-token product (default 7168)");
   CLI11_PARSE(app, argc, argv);
   try {
     const Kernels* k = &best_kernels();
@@ -81,25 +82,26 @@ int main(int argc, char** argv) {
                    "\"read_gbs\":{:.1f}}}\n",
                    k->name, type == WeightType::fp8 ? "fp8" : "bf16", bytes / 1e6, kernel, read);
       }
-    // Prefill: `tokens` tokens against FP8 / BF16 rows of R1's hidden width.
+    // Prefill: `tokens` tokens against FP8 / BF16 rows of --in columns.
     const int64_t peak_rounds = 100'000'000 / k->lanes;
     volatile float sink = 0;
     const double peak_gflops =
         double(peak_rounds) * kFmaFlopsPerRound * k->lanes / best_seconds([&] { sink = k->fma_loop(peak_rounds); }) / 1e9;
-    std::vector<float> xs(size_t(tokens) * in), ys(size_t(tokens) * gemm_rows);
+    std::vector<float> xs(size_t(tokens) * gemm_in), ys(size_t(tokens) * gemm_rows);
     for (size_t i = 0; i < xs.size(); ++i) xs[i] = float(int(i % 17) - 8) / 8;
     for (WeightType type : {WeightType::fp8, WeightType::bf16}) {
-      const size_t bytes = size_t(gemm_rows) * in * (type == WeightType::fp8 ? 1 : 2);
+      const size_t bytes = size_t(gemm_rows) * gemm_in * (type == WeightType::fp8 ? 1 : 2);
       LargePages weights(bytes, "weights");
       for (size_t i = 0; i < weights.size(); ++i) weights.data()[i] = uint8_t((i * 2654435761u) >> 24) & 0x77;
-      std::vector<float> scales(size_t((gemm_rows + 127) / 128) * (in / 128), 0.01f);
-      const Rows rows{type, weights.data(), type == WeightType::fp8 ? scales.data() : nullptr, gemm_rows, in, 128,
-                      in / 128, in, 0, 0};
-      const double s = best_seconds([&] { k->rows(rows, xs.data(), tokens, 0, gemm_rows, ys.data(), scratch.data()); });
-      const double gflops = 2.0 * tokens * gemm_rows * in / s / 1e9;
-      fmt::print("{{\"bench\":\"cpu_rows_prefill\",\"isa\":\"{}\",\"weights\":\"{}\",\"tokens\":{},\"rows\":{},"
+      std::vector<float> scales(size_t((gemm_rows + 127) / 128) * ((gemm_in + 127) / 128), 0.01f);
+      std::vector<float> gemm_scratch(scratch_floats(gemm_in));
+      const Rows rows{type, weights.data(), type == WeightType::fp8 ? scales.data() : nullptr, gemm_rows, gemm_in, 128,
+                      (gemm_in + 127) / 128, gemm_in, 0, 0};
+      const double s = best_seconds([&] { k->rows(rows, xs.data(), tokens, 0, gemm_rows, ys.data(), gemm_scratch.data()); });
+      const double gflops = 2.0 * tokens * gemm_rows * gemm_in / s / 1e9;
+      fmt::print("{{\"bench\":\"cpu_rows_prefill\",\"isa\":\"{}\",\"weights\":\"{}\",\"tokens\":{},\"rows\":{},\"in\":{},"
                  "\"gflop_s\":{:.1f},\"peak_gflop_s\":{:.1f},\"peak_fraction\":{:.3f}}}\n",
-                 k->name, type == WeightType::fp8 ? "fp8" : "bf16", tokens, gemm_rows, gflops, peak_gflops,
+                 k->name, type == WeightType::fp8 ? "fp8" : "bf16", tokens, gemm_rows, gemm_in, gflops, peak_gflops,
                  gflops / peak_gflops);
     }
   } catch (const Error& e) {

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -211,6 +212,25 @@ TEST_F(GenerationCli, SyntheticBenchPrintsSpeedsAsJson) {
   EXPECT_GT(peak, 0);
   EXPECT_NEAR(j.at("bandwidth_fraction").get<double>(), j.at("effective_gb_s").get<double>() / bandwidth, 0.002);
   EXPECT_NEAR(j.at("prefill_peak_fraction").get<double>(), j.at("prefill_gflop_s").get<double>() / peak, 0.002);
+}
+
+// --profile times every op: each layer's attention once per forward call, in the prefill call
+// (the prompts) and in each decode step; it is refused where no forward pass is timed.
+TEST_F(GenerationCli, SyntheticBenchProfilesTheOps) {
+  const CommandResult r = run_command(r1("bench", "--synthetic --prompt-len 16 --gen-len 4 --batch 2 --json --profile"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const json j = json::parse(r.output);
+  const int layers = json::parse(read_file(path("model/config.json"))).at("num_hidden_layers");
+  std::map<std::string, json> lines;
+  for (const json& line : j.at("profile")) lines[line.at("phase").get<std::string>() + " " + line.at("op").get<std::string>()] = line;
+  ASSERT_TRUE(lines.count("prefill attention") && lines.count("decode attention")) << j.dump();
+  EXPECT_EQ(lines["decode attention"].at("calls").get<int>() % layers, 0);
+  EXPECT_EQ(lines["decode attention"].at("tokens").get<int>(), 2 * lines["decode attention"].at("calls").get<int>());
+  EXPECT_GT(lines["decode lm_head"].at("seconds").get<double>(), 0);
+
+  const CommandResult refused = run_command(r1("bench", "--profile --dataset " + path("any.jsonl")));
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.output.find("--profile: only with --synthetic"), std::string::npos) << refused.output;
 }
 
 }  // namespace

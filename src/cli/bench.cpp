@@ -198,6 +198,7 @@ int run_synthetic(const BenchOptions& o) {
       j["peak"] = fast ? "bf16_dot" : "f32_fma";
       j["prefill_peak_fraction"] = std::round(prefill_gflop_s / peak_gflop_s * 1000) / 1000;
     }
+    if (const TimedBackend* timed = session.timed_backend()) j["profile"] = op_times_json(timed->tallies());
     fmt::print("{}\n", j.dump());
     return 0;
   }
@@ -213,6 +214,7 @@ int run_synthetic(const BenchOptions& o) {
   if (peak_gflop_s > 0)
     fmt::print("prefill FLOPs   {:.1f} GFLOP/s of {:.1f} measured {} peak ({:.1f}%)\n", prefill_gflop_s, peak_gflop_s,
                fast ? "BF16 dot-product" : "FMA", prefill_gflop_s / peak_gflop_s * 100);
+  if (const TimedBackend* timed = session.timed_backend()) fmt::print("\n{}", format_op_times(timed->tallies()));
   return 0;
 }
 
@@ -231,11 +233,13 @@ Command add_bench_command(CLI::App& app) {
   cmd->add_option("--prompt-len", o->prompt_len, "--synthetic prompt tokens")->check(CLI::PositiveNumber);
   cmd->add_option("--gen-len", o->gen_len, "--synthetic generated tokens")->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json, "--synthetic: print the figures as one JSON object");
+  cmd->add_flag("--profile", o->model.profile, "--synthetic: time every op of the forward pass (a table, or \"profile\" in the JSON)");
   add_model_flags(cmd, o->model);
   add_sampling_flags(cmd, o->model);
   return [o] {
     if (o->synthetic) return run_synthetic(*o);
     if (o->dataset.empty()) fail("bench: give --dataset FILE.jsonl (or --synthetic)");
+    if (o->model.profile) fail("--profile: only with --synthetic");
     if (o->resume && o->out.empty()) fail("--resume needs --out FILE");
     return run_dataset(*o);
   };

@@ -70,6 +70,11 @@ Session::Session(const ModelFlags& f, bool need_tokenizer) : sampling_(sampling_
     opens_thinking_ = probe.ends_with("<think>\n");
   }
   backend_ = make_backend(f.device, *model_, f.threads, parse_numerics(f.numerics), f.ranks);
+  if (f.profile) {
+    auto timed = std::make_unique<TimedBackend>(std::move(backend_));
+    timed_ = timed.get();
+    backend_ = std::move(timed);
+  }
 }
 
 std::vector<int> Session::encode_chat(const std::vector<ChatMessage>& messages) const {

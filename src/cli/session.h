@@ -12,6 +12,7 @@
 
 #include "engine/engine.h"
 #include "model/model.h"
+#include "model/timed_backend.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -29,6 +30,7 @@ struct ModelFlags {
   std::optional<float> temperature, top_p, min_p;
   std::optional<int> top_k;
   uint64_t seed = 0;
+  bool profile = false;   // time every backend op (r1 bench --synthetic --profile)
 };
 
 // Positions per sequence unless --context says otherwise: R1 answers AIME in ~10k tokens.
@@ -55,10 +57,13 @@ class Session {
   bool prompt_opens_thinking() const { return opens_thinking_; }
 
   Engine make_engine(int max_batch) const;
+  // The op times so far; null unless the flags asked for --profile.
+  const TimedBackend* timed_backend() const { return timed_; }
 
  private:
   std::unique_ptr<Model> model_;
   std::unique_ptr<Backend> backend_;
+  TimedBackend* timed_ = nullptr;  // backend_ itself when profiling
   std::unique_ptr<Tokenizer> tokenizer_;
   std::optional<ChatTemplate> template_;
   SamplingParams sampling_;

@@ -45,8 +45,4 @@ LargePages& LargePages::operator=(LargePages&& other) noexcept {
   return *this;
 }
 
-void LargePages::make_read_only() {
-  if (data_) mprotect(data_, size_, PROT_READ);
-}
-
 }  // namespace r1

@@ -20,7 +20,6 @@ class LargePages {
 
   uint8_t* data() const { return data_; }
   size_t size() const { return size_; }  // the bytes asked for, rounded up to 2 MiB
-  void make_read_only();
 
  private:
   uint8_t* data_ = nullptr;

@@ -70,7 +70,9 @@ MappedFile::MappedFile(const std::string& path, Residency residency) : path_(pat
       close(fd);
       throw;
     }
-    copy_.make_read_only();
+    // The copy stays writable: made read-only (mprotect), every page's first read afterwards cost
+    // a page-table rebuild on these VMs (a paravirtualized guest), reading at 3 GB/s instead of
+    // 20 on one core, and an expert first read in decode took 7.5 ms instead of 1.2.
     data_ = copy_.data();
   } else if (size_ > 0) {
     void* p = mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0);

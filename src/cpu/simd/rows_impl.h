@@ -100,82 +100,117 @@ void decode_row_typed(const Rows& w, int row, float* out) {
   if constexpr (T == WeightType::fp8) scale_columns(w, row_scales(w, row), out, 0, w.in, out);
 }
 
-// Asks for row `row` ahead of its use: one row of FP8 is 112 cache lines at R1's width, and the
-// decode chains leave too few loads in flight for the hardware prefetcher alone to keep up.
-template <WeightType T>
-void prefetch_row(const Rows& w, int row) {
-  const int64_t bytes = int64_t(w.in) * weight_bytes(T);
-  const char* p = reinterpret_cast<const char*>(row_data<T>(w, row));
-  for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 3);
-}
-
-// One token (decode), N rows at a time against x (FP8: already scaled, see scale_columns): the
-// weights go from memory straight to the FMAs, in the kChunk order (one chain per row and chunk,
-// N independent chains).
-template <class V, WeightType T, int N>
-void dot_rows_one_token(const Rows& w, const float* x, int o, float* y) {
+// NT tokens (x: the first's activations, FP8 already scaled (see scale_columns), x_stride
+// floats apart), N rows from `o`: the weights go from memory straight to the FMAs, in the kChunk
+// order (one chain per row, token and chunk; N · NT independent chains). y: [token][w.out].
+// One token decodes 4 vectors of a row at once (fp8x4); more keep one vector per row in
+// registers beside the N · NT accumulators. `ahead` > 0: the same columns `ahead` bytes further
+// (the next tile's rows) are asked for as these are read, a line per row at a time: a row of FP8
+// is 112 cache lines at R1's width, and the chains leave too few loads in flight for the
+// hardware prefetcher alone to keep up (asked for all at once, the requests stall the core).
+template <class V, WeightType T, int N, int NT>
+void dot_rows_tokens(const Rows& w, const float* x, int64_t x_stride, int o, float* y, int64_t ahead) {
   constexpr int W = V::W, bytes = weight_bytes(T);
   using F = typename V::F;
   const uint8_t* row[N];
 #pragma GCC unroll 8
   for (int r = 0; r < N; ++r) row[r] = row_data<T>(w, o + r);
-  float sum[N] = {};
+  float sum[NT][N] = {};
   for (int c0 = 0; c0 < w.in; c0 += kChunk) {
     const int cend = w.in - c0 < kChunk ? w.in : c0 + kChunk;
-    F acc[N];
+    F acc[N][NT];
 #pragma GCC unroll 8
-    for (int r = 0; r < N; ++r) acc[r] = V::zero();
+    for (int r = 0; r < N; ++r)
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) acc[r][t] = V::zero();
     int i = c0;
-    for (; i + 4 * W <= cend; i += 4 * W) {
-      F wv[N][4];
+    if constexpr (NT == 1)
+      for (; i + 4 * W <= cend; i += 4 * W) {
+        F wv[N][4];
 #pragma GCC unroll 8
-      for (int r = 0; r < N; ++r) decode4<V, T>(row[r] + int64_t(i) * bytes, wv[r]);
+        for (int r = 0; r < N; ++r) {
+          if (ahead)
+            for (int line = 0; line < 4 * W * bytes; line += 64) __builtin_prefetch(row[r] + int64_t(i) * bytes + ahead + line, 0, 3);
+          decode4<V, T>(row[r] + int64_t(i) * bytes, wv[r]);
+        }
 #pragma GCC unroll 4
-      for (int k = 0; k < 4; ++k) {
-        const F xv = V::load(x + i + k * W);
+        for (int k = 0; k < 4; ++k) {
+          const F xv = V::load(x + i + k * W);
 #pragma GCC unroll 8
-        for (int r = 0; r < N; ++r) acc[r] = V::fma(wv[r][k], xv, acc[r]);
+          for (int r = 0; r < N; ++r) acc[r][0] = V::fma(wv[r][k], xv, acc[r][0]);
+        }
+      }
+    for (; i + W <= cend; i += W) {
+      F wv[N];
+      if (ahead && (i * bytes) % 64 < W * bytes)
+        for (int r = 0; r < N; ++r) __builtin_prefetch(row[r] + int64_t(i) * bytes + ahead, 0, 3);
+#pragma GCC unroll 8
+      for (int r = 0; r < N; ++r) wv[r] = decode<V, T>(row[r] + int64_t(i) * bytes);
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) {
+        const F xv = V::load(x + t * x_stride + i);
+#pragma GCC unroll 8
+        for (int r = 0; r < N; ++r) acc[r][t] = V::fma(wv[r], xv, acc[r][t]);
       }
     }
-    for (; i + W <= cend; i += W) {
-      const F xv = V::load(x + i);
-#pragma GCC unroll 8
-      for (int r = 0; r < N; ++r) acc[r] = V::fma(decode<V, T>(row[r] + int64_t(i) * bytes), xv, acc[r]);
-    }
     if (i < cend) {  // the last partial vector: x and the weights padded with zeros
-      alignas(64) float xs[W] = {};
-      for (int k = 0; k < cend - i; ++k) xs[k] = x[i + k];
-      const F xv = V::load(xs);
-      for (int r = 0; r < N; ++r) acc[r] = V::fma(load_weights<V, T>(row[r], i, w.in), xv, acc[r]);
+      F wv[N];
+      for (int r = 0; r < N; ++r) wv[r] = load_weights<V, T>(row[r], i, w.in);
+      for (int t = 0; t < NT; ++t) {
+        alignas(64) float xs[W] = {};
+        for (int k = 0; k < cend - i; ++k) xs[k] = x[t * x_stride + i + k];
+        const F xv = V::load(xs);
+        for (int r = 0; r < N; ++r) acc[r][t] = V::fma(wv[r], xv, acc[r][t]);
+      }
     }
 #pragma GCC unroll 8
-    for (int r = 0; r < N; ++r) {
-      const float v = V::reduce(acc[r]);
-      sum[r] = c0 == 0 ? v : sum[r] + v;
-    }
+    for (int r = 0; r < N; ++r)
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) {
+        const float v = V::reduce(acc[r][t]);
+        sum[t][r] = c0 == 0 ? v : sum[t][r] + v;
+      }
   }
-  for (int r = 0; r < N; ++r) y[o + r] = sum[r];
+  for (int t = 0; t < NT; ++t)
+    for (int r = 0; r < N; ++r) y[int64_t(t) * w.out + o + r] = sum[t][r];
 }
 
-// scratch: padded(w.in) floats for FP8's scaled activations.
-constexpr int kOneTokenRows = 4;
+// N rows against `tokens` ≤ NT tokens: dot_rows_tokens with exactly that many.
+template <class V, WeightType T, int N, int NT = V::kTileTokens>
+void dot_rows_group(const Rows& w, const float* x, int64_t x_stride, int tokens, int o, float* y, int64_t ahead) {
+  if constexpr (NT > 1)
+    if (tokens < NT) return dot_rows_group<V, T, N, NT - 1>(w, x, x_stride, tokens, o, y, ahead);
+  dot_rows_tokens<V, T, N, NT>(w, x, x_stride, o, y, ahead);
+}
+
+// A few tokens (direct_product: decode, small batches, an expert's share of a prefill): each tile
+// of kTileRows rows streams from memory once, for the first group of kTileTokens tokens; the
+// other groups find it in L1/L2. scratch: tokens · padded(w.in) floats, FP8's scaled activations.
 template <class V, WeightType T>
-void rows_typed_one_token(const Rows& w, const float* x, int begin, int end, float* y, float* scratch) {
+void rows_typed_direct(const Rows& w, const float* x, int tokens, int begin, int end, float* y, float* scratch) {
+  constexpr int R = V::kTileRows, NT = V::kTileTokens;
+  const int64_t x_stride = T == WeightType::fp8 ? padded(w.in) : w.in;
   for (int o = begin; o < end;) {
     const int run_end = T == WeightType::fp8 ? block_row_end(w, o, end) : end;
-    if constexpr (T == WeightType::fp8) scale_columns(w, row_scales(w, o), x, 0, w.in, scratch);
+    if constexpr (T == WeightType::fp8)
+      for (int t = 0; t < tokens; ++t)
+        scale_columns(w, row_scales(w, o), x + int64_t(t) * w.in, 0, w.in, scratch + t * x_stride);
     const float* xs = T == WeightType::fp8 ? scratch : x;
-    for (; o + kOneTokenRows <= run_end; o += kOneTokenRows) {
-      for (int r = o + kOneTokenRows; r < end && r < o + 2 * kOneTokenRows; ++r) prefetch_row<T>(w, r);
-      dot_rows_one_token<V, T, kOneTokenRows>(w, xs, o, y);
-    }
-    for (; o < run_end; ++o) dot_rows_one_token<V, T, 1>(w, xs, o, y);
+    // The first group streams the tile from memory and asks for the next tile's rows.
+    const int64_t ahead = int64_t(R) * (w.stride ? w.stride : w.in) * weight_bytes(T);
+    for (; o + R <= run_end; o += R)
+      for (int t0 = 0; t0 < tokens; t0 += NT)
+        dot_rows_group<V, T, R>(w, xs + t0 * x_stride, x_stride, tokens - t0, o, y + int64_t(t0) * w.out,
+                                t0 == 0 && o + 2 * R <= end ? ahead : 0);
+    for (; o < run_end; ++o)
+      for (int t0 = 0; t0 < tokens; t0 += NT)
+        dot_rows_group<V, T, 1>(w, xs + t0 * x_stride, x_stride, tokens - t0, o, y + int64_t(t0) * w.out, 0);
   }
 }
 
 // The register tile: R rows × NT tokens over `steps` vectors of one chunk, a: [steps][R][W]
 // decoded weights, b: [steps][NT][W] activations; out[t · ld + r] = the chunk's sum, one chain
-// each (the same FMAs in the same order as dot_rows_one_token). With a batched reduce16 (R = 4),
+// each (the same FMAs in the same order as dot_rows_tokens). With a batched reduce16 (R = 4),
 // out may get rows up to NT rounded up to 4 (zeros past NT).
 constexpr int kPrefetchSteps = 8;
 template <class V, int R, int NT>
@@ -349,8 +384,8 @@ void rows_typed_tokens(const Rows& w, const float* x, int tokens, int begin, int
 
 template <class V, WeightType T>
 void rows_typed(const Rows& w, const float* x, int tokens, int begin, int end, float* y, float* scratch) {
-  if (tokens == 1)
-    rows_typed_one_token<V, T>(w, x, begin, end, y, scratch);
+  if (tokens == 1 || direct_product(tokens, w.in))
+    rows_typed_direct<V, T>(w, x, tokens, begin, end, y, scratch);
   else
     rows_typed_tokens<V, T>(w, x, tokens, begin, end, y, scratch);
 }
