@@ -32,21 +32,62 @@ R1_VECTOR_CLONES
 void head_dots(const float* q, int heads, const float* c, int n, float* dots) {
   float acc[kScoreHeads][kLanes] = {};
   const int whole = n / kLanes * kLanes;
-  if (heads == kScoreHeads) {  // the loops the compiler keeps in 8 vector registers
+  for (int k = 0; k < heads; ++k)
     for (int i = 0; i < whole; i += kLanes)
-      for (int k = 0; k < kScoreHeads; ++k)
-        for (int l = 0; l < kLanes; ++l) acc[k][l] += q[int64_t(k) * n + i + l] * c[i + l];
-  } else {  // the same sums, a query at a time
-    for (int k = 0; k < heads; ++k)
-      for (int i = 0; i < whole; i += kLanes)
-        for (int l = 0; l < kLanes; ++l) acc[k][l] += q[int64_t(k) * n + i + l] * c[i + l];
-  }
+      for (int l = 0; l < kLanes; ++l) acc[k][l] += q[int64_t(k) * n + i + l] * c[i + l];
   for (int k = 0; k < heads; ++k) {
     for (int r = whole; r < n; ++r) acc[k][r - whole] += q[int64_t(k) * n + r] * c[r];
     for (int width = kLanes / 2; width > 0; width /= 2)
       for (int l = 0; l < width; ++l) acc[k][l] += acc[k][l + width];
     dots[k] = acc[k][0];
   }
+}
+
+// head_dots of kScoreHeads queries against two cached rows at once: each query vector loaded
+// serves two FMAs (16 chains in flight). Every sum runs in head_dots' order: the same bits.
+R1_VECTOR_CLONES
+void head_dots_pair(const float* q, const float* c0, const float* c1, int n, float* dots0, float* dots1) {
+  float acc0[kScoreHeads][kLanes] = {}, acc1[kScoreHeads][kLanes] = {};
+  const int whole = n / kLanes * kLanes;
+  for (int i = 0; i < whole; i += kLanes)
+    for (int k = 0; k < kScoreHeads; ++k)
+      for (int l = 0; l < kLanes; ++l) {
+        const float qv = q[int64_t(k) * n + i + l];
+        acc0[k][l] += qv * c0[i + l];
+        acc1[k][l] += qv * c1[i + l];
+      }
+  for (int k = 0; k < kScoreHeads; ++k) {
+    for (int r = whole; r < n; ++r) {
+      acc0[k][r - whole] += q[int64_t(k) * n + r] * c0[r];
+      acc1[k][r - whole] += q[int64_t(k) * n + r] * c1[r];
+    }
+    for (int width = kLanes / 2; width > 0; width /= 2)
+      for (int l = 0; l < width; ++l) {
+        acc0[k][l] += acc0[k][l + width];
+        acc1[k][l] += acc1[k][l + width];
+      }
+    dots0[k] = acc0[k][0];
+    dots1[k] = acc1[k][0];
+  }
+}
+
+// o[h][c] = Σ_j p[h][j] · rows[j][c] for c in [c0, c0 + kValueWidth), `heads` (<= kValueHeads)
+// heads, j in order: the accumulators stay in registers over all positions instead of a load
+// and a store of o per position and head.
+constexpr int kValueHeads = 4, kValueWidth = 64;
+R1_VECTOR_CLONES
+void weighted_rows(const float* p, int64_t p_stride, int heads, const float* const* rows, int len, int c0,
+                   float* o, int64_t o_stride) {
+  float acc[kValueHeads][kValueWidth] = {};
+  for (int j = 0; j < len; ++j) {
+    const float* row = rows[j] + c0;
+    for (int h = 0; h < kValueHeads; ++h) {
+      const float w = h < heads ? p[h * p_stride + j] : 0.0f;
+      for (int l = 0; l < kValueWidth; ++l) acc[h][l] += w * row[l];
+    }
+  }
+  for (int h = 0; h < heads; ++h)
+    for (int l = 0; l < kValueWidth; ++l) o[h * o_stride + c0 + l] = acc[h][l];
 }
 }  // namespace
 
@@ -161,13 +202,24 @@ void CpuBackend::attend_token(int layer, const Batch& batch, int t, int heads, i
   const float scale = cfg_.softmax_scale();
   const float* q = q_absorbed_.data() + (int64_t(t) * heads + h0) * cache_dim;
   thread_local std::vector<float> scores;
+  thread_local std::vector<const float*> rows;
   scores.resize(size_t(count) * len);
-  for (int j = 0; j < len; ++j) {
-    const float* cached = cache_row(layer, seq, j);
-    for (int h = 0; h < count; h += kScoreHeads) {
+  rows.resize(len);
+  for (int j = 0; j < len; ++j) rows[j] = cache_row(layer, seq, j);
+  for (int h = 0; h < count; h += kScoreHeads) {
+    const int group = std::min(kScoreHeads, count - h);
+    float* out = scores.data() + size_t(h) * len;
+    int j = 0;
+    if (group == kScoreHeads)
+      for (; j + 2 <= len; j += 2) {
+        float dots0[kScoreHeads], dots1[kScoreHeads];
+        head_dots_pair(q + int64_t(h) * cache_dim, rows[j], rows[j + 1], cache_dim, dots0, dots1);
+        for (int k = 0; k < kScoreHeads; ++k) out[size_t(k) * len + j] = dots0[k] * scale, out[size_t(k) * len + j + 1] = dots1[k] * scale;
+      }
+    for (; j < len; ++j) {
       float dots[kScoreHeads];
-      head_dots(q + int64_t(h) * cache_dim, std::min(kScoreHeads, count - h), cached, cache_dim, dots);
-      for (int k = 0; k < kScoreHeads && h + k < count; ++k) scores[size_t(h + k) * len + j] = dots[k] * scale;
+      head_dots(q + int64_t(h) * cache_dim, group, rows[j], cache_dim, dots);
+      for (int k = 0; k < group; ++k) out[size_t(k) * len + j] = dots[k] * scale;
     }
   }
   for (int h = 0; h < count; ++h) {
@@ -178,14 +230,17 @@ void CpuBackend::attend_token(int layer, const Batch& batch, int t, int heads, i
     for (int j = 0; j < len; ++j) row[j] /= sum;
   }
   float* o = o_latent_.data() + (int64_t(t) * heads + h0) * latent_dim;
-  std::fill(o, o + int64_t(count) * latent_dim, 0.0f);
-  for (int j = 0; j < len; ++j) {
-    const float* cached = cache_row(layer, seq, j);
-    for (int h = 0; h < count; ++h) {
-      const float p = scores[size_t(h) * len + j];
-      float* oh = o + int64_t(h) * latent_dim;
-      for (int c = 0; c < latent_dim; ++c) oh[c] += p * cached[c];
-    }
+  const int whole = latent_dim / kValueWidth * kValueWidth;
+  for (int h = 0; h < count; h += kValueHeads) {
+    const int group = std::min(kValueHeads, count - h);
+    for (int c0 = 0; c0 < whole; c0 += kValueWidth)
+      weighted_rows(scores.data() + size_t(h) * len, len, group, rows.data(), len, c0, o + int64_t(h) * latent_dim, latent_dim);
+    for (int k = h; k < h + group; ++k)  // columns past the last whole block, in the same j order
+      for (int c = whole; c < latent_dim; ++c) {
+        float sum_c = 0;
+        for (int j = 0; j < len; ++j) sum_c += scores[size_t(k) * len + j] * rows[j][c];
+        o[int64_t(k) * latent_dim + c] = sum_c;
+      }
   }
 }
 
