@@ -16,12 +16,37 @@
 namespace r1 {
 
 namespace {
-// absorbed[0, latent_dim) = Σ_d q_nope[d] · w_uk[d][·]: one head's query in the latent space.
+// absorbed[t][c] = Σ_d q_nope[t][d] · w_uk[d][c] for `tokens` queries (q_stride, out_stride
+// floats apart), each sum in d order: tiles of kAbsorbTokens queries × kAbsorbWidth columns in
+// registers, every row of w_uk loaded once per tile rather than once per query.
+constexpr int kAbsorbTokens = 6, kAbsorbWidth = 64;
 R1_VECTOR_CLONES
-void absorb_query(const float* q_nope, const float* w_uk, int nope, int latent_dim, float* absorbed) {
-  std::fill(absorbed, absorbed + latent_dim, 0.0f);
-  for (int d = 0; d < nope; ++d)
-    for (int c = 0; c < latent_dim; ++c) absorbed[c] += q_nope[d] * w_uk[int64_t(d) * latent_dim + c];
+void absorb_queries(const float* q_nope, int64_t q_stride, int tokens, const float* w_uk, int nope, int latent_dim,
+                    float* absorbed, int64_t out_stride) {
+  const int whole = latent_dim / kAbsorbWidth * kAbsorbWidth;
+  for (int t0 = 0; t0 < tokens; t0 += kAbsorbTokens) {
+    const int group = std::min(kAbsorbTokens, tokens - t0);
+    const float* q = q_nope + t0 * q_stride;
+    float* out = absorbed + t0 * out_stride;
+    for (int c0 = 0; c0 < whole; c0 += kAbsorbWidth) {
+      float acc[kAbsorbTokens][kAbsorbWidth] = {};
+      for (int d = 0; d < nope; ++d) {
+        const float* w = w_uk + int64_t(d) * latent_dim + c0;
+        for (int t = 0; t < kAbsorbTokens; ++t) {
+          const float qv = t < group ? q[t * q_stride + d] : 0.0f;
+          for (int l = 0; l < kAbsorbWidth; ++l) acc[t][l] += qv * w[l];
+        }
+      }
+      for (int t = 0; t < group; ++t)
+        for (int l = 0; l < kAbsorbWidth; ++l) out[t * out_stride + c0 + l] = acc[t][l];
+    }
+    for (int t = 0; t < group; ++t)  // columns past the last whole tile, in the same d order
+      for (int c = whole; c < latent_dim; ++c) {
+        float sum = 0;
+        for (int d = 0; d < nope; ++d) sum += q[t * q_stride + d] * w_uk[int64_t(d) * latent_dim + c];
+        out[t * out_stride + c] = sum;
+      }
+  }
 }
 
 // dots[k] = q_k · c over n values for `heads` (<= kScoreHeads) queries q_k = q + k · n: one
@@ -158,11 +183,11 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
     for (int h = begin; h < end; ++h) {
       for (int d = 0; d < nope; ++d)  // kv_b rows of head h: nope rows of W_UK, then v_dim of W_UV
         decode_row(lw.kv_b, h * (nope + v_dim) + d, w_uk.data() + int64_t(d) * latent_dim);
+      absorb_queries(q_.data() + int64_t(h) * qk_dim, int64_t(heads) * qk_dim, n, w_uk.data(), nope, latent_dim,
+                     q_absorbed_.data() + int64_t(h) * cache_dim, int64_t(heads) * cache_dim);
       for (int t = 0; t < n; ++t) {
         const float* q_head = q_.data() + (int64_t(t) * heads + h) * qk_dim;
-        float* absorbed = q_absorbed_.data() + (int64_t(t) * heads + h) * cache_dim;
-        absorb_query(q_head, w_uk.data(), nope, latent_dim, absorbed);
-        std::copy(q_head + nope, q_head + qk_dim, absorbed + latent_dim);
+        std::copy(q_head + nope, q_head + qk_dim, q_absorbed_.data() + (int64_t(t) * heads + h) * cache_dim + latent_dim);
       }
     }
   });
