@@ -114,6 +114,32 @@ void weighted_rows(const float* p, int64_t p_stride, int heads, const float* con
   for (int h = 0; h < heads; ++h)
     for (int l = 0; l < kValueWidth; ++l) o[h * o_stride + c0 + l] = acc[h][l];
 }
+
+// out[t · out_stride + r] = dot(w + r · n, x + t · x_stride, n), in dot.h's order of sums, for
+// r < rows <= kDotRows and t < tokens <= kDotTokens: every vector of w and x loaded
+// once for the whole tile instead of once per pair. Rows and tokens past the counts repeat the
+// last one (computed, not stored), so that the loops have fixed bounds.
+constexpr int kDotRows = 4, kDotTokens = 4, kDotLanes = 8;
+R1_VECTOR_CLONES
+void dot_tile(const float* w, int rows, const float* x, int64_t x_stride, int tokens, int n, float* out,
+              int64_t out_stride) {
+  const float* wr[kDotRows];
+  const float* xt[kDotTokens];
+  for (int r = 0; r < kDotRows; ++r) wr[r] = w + int64_t(std::min(r, rows - 1)) * n;
+  for (int t = 0; t < kDotTokens; ++t) xt[t] = x + std::min(t, tokens - 1) * x_stride;
+  float acc[kDotRows][kDotTokens][kDotLanes] = {};
+  int i = 0;
+  for (; i + kDotLanes <= n; i += kDotLanes)
+    for (int r = 0; r < kDotRows; ++r)
+      for (int t = 0; t < kDotTokens; ++t)
+        for (int k = 0; k < kDotLanes; ++k) acc[r][t][k] += wr[r][i + k] * xt[t][i + k];
+  for (int r = 0; r < rows; ++r)
+    for (int t = 0; t < tokens; ++t) {
+      float* a = acc[r][t];
+      for (int tail = i; tail < n; ++tail) a[0] += wr[r][tail] * xt[t][tail];
+      out[t * out_stride + r] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    }
+}
 }  // namespace
 
 void CpuBackend::attention(int layer, Activation x, Activation out) {
@@ -209,11 +235,12 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
     for (int h = begin; h < end; ++h) {
       for (int d = 0; d < v_dim; ++d)
         decode_row(lw.kv_b, h * (nope + v_dim) + nope + d, w_uv.data() + int64_t(d) * latent_dim);
-      for (int t = 0; t < n; ++t) {
-        const float* o_latent = o_latent_.data() + (int64_t(t) * heads + h) * latent_dim;
-        float* o = attn_out_.data() + (int64_t(t) * heads + h) * v_dim;
-        for (int d = 0; d < v_dim; ++d) o[d] = dot(w_uv.data() + int64_t(d) * latent_dim, o_latent, latent_dim);
-      }
+      for (int t = 0; t < n; t += kDotTokens)
+        for (int d = 0; d < v_dim; d += kDotRows)
+          dot_tile(w_uv.data() + int64_t(d) * latent_dim, std::min(kDotRows, v_dim - d),
+                   o_latent_.data() + (int64_t(t) * heads + h) * latent_dim, int64_t(heads) * latent_dim,
+                   std::min(kDotTokens, n - t), latent_dim, attn_out_.data() + (int64_t(t) * heads + h) * v_dim + d,
+                   int64_t(heads) * v_dim);
     }
   });
 }
