@@ -46,8 +46,9 @@ constexpr int kPanelRows = 128, kMaxTileTokens = 8;
 // are few (measured with bench_cpu_rows: 1.5-2x at 8-16 tokens, even at 16-36 depending on width).
 constexpr int kDirectTokens = 48;
 constexpr size_t kDirectFloats = size_t(256) << 10;
+// One token always (decode has no reuse to gain from a panel).
 constexpr bool direct_product(int tokens, int in) {
-  return tokens <= kDirectTokens && size_t(tokens) * size_t(padded(in)) <= kDirectFloats;
+  return tokens == 1 || (tokens <= kDirectTokens && size_t(tokens) * size_t(padded(in)) <= kDirectFloats);
 }
 // Plus one chunk of FP8 column scales and the sums of a panel's tiles for a group of tokens; a
 // direct product uses padded(in) floats per token (the scaled activations).

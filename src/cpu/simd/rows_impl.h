@@ -103,7 +103,7 @@ void decode_row_typed(const Rows& w, int row, float* out) {
 // NT tokens (x: the first's activations, FP8 already scaled (see scale_columns), x_stride
 // floats apart), N rows from `o`: the weights go from memory straight to the FMAs, in the kChunk
 // order (one chain per row, token and chunk; N · NT independent chains). y: [token][w.out].
-// One token decodes 4 vectors of a row at once (fp8x4); more keep one vector per row in
+// One token decodes 4 vectors of a row at once (decode4); more keep one vector per row in
 // registers beside the N · NT accumulators. `ahead` > 0: the same columns `ahead` bytes further
 // (the next tile's rows) are asked for as these are read, a line per row at a time: a row of FP8
 // is 112 cache lines at R1's width, and the chains leave too few loads in flight for the
@@ -384,7 +384,7 @@ void rows_typed_tokens(const Rows& w, const float* x, int tokens, int begin, int
 
 template <class V, WeightType T>
 void rows_typed(const Rows& w, const float* x, int tokens, int begin, int end, float* y, float* scratch) {
-  if (tokens == 1 || direct_product(tokens, w.in))
+  if (direct_product(tokens, w.in))
     rows_typed_direct<V, T>(w, x, tokens, begin, end, y, scratch);
   else
     rows_typed_tokens<V, T>(w, x, tokens, begin, end, y, scratch);
