@@ -53,9 +53,9 @@ int main(int argc, char** argv) {
   std::string isa_name;
   int tokens = 512, gemm_rows = 512, gemm_in = 7168;
   app.add_option("--isa", isa_name, "avx512, avx2 or portable (default: the best this CPU runs)");
-  app.add_option("--tokens", tokens, "tokens of the multi-token product (default 512)");
-  app.add_option("--rows", gemm_rows, "weight rows of the multi-token product (default 512)");
-  app.add_option("--in", gemm_in, "weight columns of the multi-token product (default 7168)");
+  app.add_option("--tokens", tokens, "tokens of the multi-token product (default 512)")->check(CLI::PositiveNumber);
+  app.add_option("--rows", gemm_rows, "weight rows of the multi-token product (default 512)")->check(CLI::PositiveNumber);
+  app.add_option("--in", gemm_in, "weight columns of the multi-token product (default 7168)")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   try {
     const Kernels* k = &best_kernels();
