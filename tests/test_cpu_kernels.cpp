@@ -10,7 +10,9 @@
 #include <random>
 #include <vector>
 
+#include "cpu/linear.h"
 #include "cpu/simd/kernels.h"
+#include "cpu/transposed_uk.h"
 #include "random_weights.h"
 
 namespace r1::simd {
@@ -162,6 +164,46 @@ TEST(CpuKernels, BestSetIsTheWidestThisCpuRuns) {
                                                    : kernels_for(Isa::portable);
   EXPECT_EQ(&best_kernels(), widest);
   std::printf("row kernels in use: %s\n", best_kernels().name);
+}
+
+// The transposed W_UK of each head holds, value for value, the columns of the head's W_UK rows
+// in kv_b (scales applied): FP8 keeping its codes on the largest blocks that transpose, float32
+// where none do, BF16 as stored; for the whole kv_b and for a shard of its heads.
+TEST(CpuKernels, TransposedUkHoldsEachHeadsColumns) {
+  std::mt19937 rng(5);
+  struct Shape { WeightType type; int heads, nope, v_dim, latent; };
+  for (const Shape& s : {Shape{WeightType::fp8, 3, 32, 32, 64},     // blocks of 64
+                         Shape{WeightType::fp8, 3, 16, 32, 80},     // blocks of 16
+                         Shape{WeightType::fp8, 2, 160, 32, 64},    // W_UK rows across kv_b blocks
+                         Shape{WeightType::fp8, 2, 8, 16, 48},      // (nope + v) % 16 != 0: float32
+                         Shape{WeightType::bf16, 3, 16, 16, 40}}) {
+    const int rows = s.heads * (s.nope + s.v_dim);
+    Matrix m = random_matrix(s.type, rows, s.latent, rng);
+    TensorView weight, scales;
+    weight.dtype = s.type == WeightType::fp8 ? DType::F8_E4M3 : DType::BF16;
+    weight.shape = {rows, s.latent};
+    weight.data = m.data.data();
+    scales.shape = {(rows + 127) / 128, (s.latent + 127) / 128};
+    scales.data = reinterpret_cast<const uint8_t*>(m.scales.data());
+    const Linear kv_b{&weight, s.type == WeightType::fp8 ? &scales : nullptr, rows, s.latent,
+                      s.type == WeightType::fp8 ? 128 : 0};
+    for (int first_head : {0, 1}) {  // the whole model, and a rank holding the heads from 1 on
+      const int heads = s.heads - first_head, per_head = s.nope + s.v_dim;
+      const Linear shard = output_slice(kv_b, first_head * per_head, s.heads * per_head);
+      const TransposedUk uk(shard, heads, s.nope, s.v_dim, s.latent);
+      std::vector<float> column(s.nope), stored(s.latent);
+      for (int h = 0; h < heads; ++h) {
+        ASSERT_EQ(uk.head(h).out, s.latent);
+        for (int c = 0; c < s.latent; ++c) {
+          decode_row(uk.head(h), c, column.data());
+          for (int d = 0; d < s.nope; ++d) {
+            decode_row(shard, h * per_head + d, stored.data());
+            ASSERT_EQ(column[d], stored[c]) << "type " << int(s.type) << " nope " << s.nope << " head " << h << " c " << c;
+          }
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "cpu/cpu_backend.h"
 #include "cpu/linear.h"
+#include "cpu/transposed_uk.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define R1_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
@@ -16,39 +17,6 @@
 namespace r1 {
 
 namespace {
-// absorbed[t][c] = Σ_d q_nope[t][d] · w_uk[d][c] for `tokens` queries (q_stride, out_stride
-// floats apart), each sum in d order: tiles of kAbsorbTokens queries × kAbsorbWidth columns in
-// registers, every row of w_uk loaded once per tile rather than once per query.
-constexpr int kAbsorbTokens = 6, kAbsorbWidth = 64;
-R1_VECTOR_CLONES
-void absorb_queries(const float* q_nope, int64_t q_stride, int tokens, const float* w_uk, int nope, int latent_dim,
-                    float* absorbed, int64_t out_stride) {
-  const int whole = latent_dim / kAbsorbWidth * kAbsorbWidth;
-  for (int t0 = 0; t0 < tokens; t0 += kAbsorbTokens) {
-    const int group = std::min(kAbsorbTokens, tokens - t0);
-    const float* q = q_nope + t0 * q_stride;
-    float* out = absorbed + t0 * out_stride;
-    for (int c0 = 0; c0 < whole; c0 += kAbsorbWidth) {
-      float acc[kAbsorbTokens][kAbsorbWidth] = {};
-      for (int d = 0; d < nope; ++d) {
-        const float* w = w_uk + int64_t(d) * latent_dim + c0;
-        for (int t = 0; t < kAbsorbTokens; ++t) {
-          const float qv = t < group ? q[t * q_stride + d] : 0.0f;
-          for (int l = 0; l < kAbsorbWidth; ++l) acc[t][l] += qv * w[l];
-        }
-      }
-      for (int t = 0; t < group; ++t)
-        for (int l = 0; l < kAbsorbWidth; ++l) out[t * out_stride + c0 + l] = acc[t][l];
-    }
-    for (int t = 0; t < group; ++t)  // columns past the last whole tile, in the same d order
-      for (int c = whole; c < latent_dim; ++c) {
-        float sum = 0;
-        for (int d = 0; d < nope; ++d) sum += q[t * q_stride + d] * w_uk[int64_t(d) * latent_dim + c];
-        out[t * out_stride + c] = sum;
-      }
-  }
-}
-
 // dots[k] = q_k · c over n values for `heads` (<= kScoreHeads) queries q_k = q + k · n: one
 // 16-lane partial sum per query, all in flight together (a single dot product's chain would
 // wait on the FMA latency), then each folded in a fixed order.
@@ -115,31 +83,6 @@ void weighted_rows(const float* p, int64_t p_stride, int heads, const float* con
     for (int l = 0; l < kValueWidth; ++l) o[h * o_stride + c0 + l] = acc[h][l];
 }
 
-// out[t · out_stride + r] = dot(w + r · n, x + t · x_stride, n), in dot.h's order of sums, for
-// r < rows <= kDotRows and t < tokens <= kDotTokens: every vector of w and x loaded
-// once for the whole tile instead of once per pair. Rows and tokens past the counts repeat the
-// last one (computed, not stored), so that the loops have fixed bounds.
-constexpr int kDotRows = 4, kDotTokens = 4, kDotLanes = 8;
-R1_VECTOR_CLONES
-void dot_tile(const float* w, int rows, const float* x, int64_t x_stride, int tokens, int n, float* out,
-              int64_t out_stride) {
-  const float* wr[kDotRows];
-  const float* xt[kDotTokens];
-  for (int r = 0; r < kDotRows; ++r) wr[r] = w + int64_t(std::min(r, rows - 1)) * n;
-  for (int t = 0; t < kDotTokens; ++t) xt[t] = x + std::min(t, tokens - 1) * x_stride;
-  float acc[kDotRows][kDotTokens][kDotLanes] = {};
-  int i = 0;
-  for (; i + kDotLanes <= n; i += kDotLanes)
-    for (int r = 0; r < kDotRows; ++r)
-      for (int t = 0; t < kDotTokens; ++t)
-        for (int k = 0; k < kDotLanes; ++k) acc[r][t][k] += wr[r][i + k] * xt[t][i + k];
-  for (int r = 0; r < rows; ++r)
-    for (int t = 0; t < tokens; ++t) {
-      float* a = acc[r][t];
-      for (int tail = i; tail < n; ++tail) a[0] += wr[r][tail] * xt[t][tail];
-      out[t * out_stride + r] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-    }
-}
 }  // namespace
 
 void CpuBackend::attention(int layer, Activation x, Activation out) {
@@ -203,17 +146,21 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
   o_latent_.resize(size_t(n) * heads * latent_dim);
   attn_out_.resize(size_t(n) * heads * v_dim);
 
+  // Both products of a head run as row products on one thread (tokens gathered to [n][in]).
+  const TransposedUk& w_uk = *uk_[layer];
   pool_.parallel_for(heads, [&](int begin, int end, int) {
-    thread_local std::vector<float> w_uk;
-    w_uk.resize(size_t(nope) * latent_dim);
+    thread_local std::vector<float> q_nope, absorbed;
+    q_nope.resize(size_t(n) * nope);
+    absorbed.resize(size_t(n) * latent_dim);
     for (int h = begin; h < end; ++h) {
-      for (int d = 0; d < nope; ++d)  // kv_b rows of head h: nope rows of W_UK, then v_dim of W_UV
-        decode_row(lw.kv_b, h * (nope + v_dim) + d, w_uk.data() + int64_t(d) * latent_dim);
-      absorb_queries(q_.data() + int64_t(h) * qk_dim, int64_t(heads) * qk_dim, n, w_uk.data(), nope, latent_dim,
-                     q_absorbed_.data() + int64_t(h) * cache_dim, int64_t(heads) * cache_dim);
+      for (int t = 0; t < n; ++t)
+        std::copy_n(q_.data() + (int64_t(t) * heads + h) * qk_dim, nope, q_nope.data() + int64_t(t) * nope);
+      linear_here(w_uk.head(h), q_nope.data(), n, absorbed.data());
       for (int t = 0; t < n; ++t) {
         const float* q_head = q_.data() + (int64_t(t) * heads + h) * qk_dim;
-        std::copy(q_head + nope, q_head + qk_dim, q_absorbed_.data() + (int64_t(t) * heads + h) * cache_dim + latent_dim);
+        float* row = q_absorbed_.data() + (int64_t(t) * heads + h) * cache_dim;
+        std::copy_n(absorbed.data() + int64_t(t) * latent_dim, latent_dim, row);
+        std::copy(q_head + nope, q_head + qk_dim, row + latent_dim);
       }
     }
   });
@@ -230,17 +177,17 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
   });
 
   pool_.parallel_for(heads, [&](int begin, int end, int) {
-    thread_local std::vector<float> w_uv;
-    w_uv.resize(size_t(v_dim) * latent_dim);
+    thread_local std::vector<float> latent, values;
+    latent.resize(size_t(n) * latent_dim);
+    values.resize(size_t(n) * v_dim);
     for (int h = begin; h < end; ++h) {
-      for (int d = 0; d < v_dim; ++d)
-        decode_row(lw.kv_b, h * (nope + v_dim) + nope + d, w_uv.data() + int64_t(d) * latent_dim);
-      for (int t = 0; t < n; t += kDotTokens)
-        for (int d = 0; d < v_dim; d += kDotRows)
-          dot_tile(w_uv.data() + int64_t(d) * latent_dim, std::min(kDotRows, v_dim - d),
-                   o_latent_.data() + (int64_t(t) * heads + h) * latent_dim, int64_t(heads) * latent_dim,
-                   std::min(kDotTokens, n - t), latent_dim, attn_out_.data() + (int64_t(t) * heads + h) * v_dim + d,
-                   int64_t(heads) * v_dim);
+      for (int t = 0; t < n; ++t)
+        std::copy_n(o_latent_.data() + (int64_t(t) * heads + h) * latent_dim, latent_dim,
+                    latent.data() + int64_t(t) * latent_dim);
+      const int w_uv = h * (nope + v_dim) + nope;  // kv_b rows of head h: nope of W_UK, then v_dim of W_UV
+      linear_here(output_slice(lw.kv_b, w_uv, w_uv + v_dim), latent.data(), n, values.data());
+      for (int t = 0; t < n; ++t)
+        std::copy_n(values.data() + int64_t(t) * v_dim, v_dim, attn_out_.data() + (int64_t(t) * heads + h) * v_dim);
     }
   });
 }

@@ -4,10 +4,12 @@
 // combines partial results through the communicator inside the ops (src/dist/plan.h).
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "cpu/simd/bf16_kernels.h"
 #include "cpu/thread_pool.h"
+#include "cpu/transposed_uk.h"
 #include "dist/communicator.h"
 #include "dist/plan.h"
 #include "model/backend.h"
@@ -74,6 +76,7 @@ class CpuBackend final : public Backend {
   const Batch* batch_ = nullptr;  // the batch of the forward call in progress
   std::vector<Route>* routes_ = nullptr;
   std::vector<LayerNorms> norms_;
+  std::vector<std::unique_ptr<TransposedUk>> uk_;  // each layer's W_UK, for the query absorption
   std::vector<float> final_norm_;
   std::vector<float> rope_frequencies_;  // [qk_rope_head_dim / 2]
   // [layers][pages][page_size][kv_cache_dim], and each sequence's page list.

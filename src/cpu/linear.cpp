@@ -41,6 +41,13 @@ const simd::Kernels& kernels_for(const simd::Rows& r, const simd::Kernels& wante
   return simd_can_run(r) ? wanted : *simd::kernels_for(simd::Isa::portable);
 }
 
+// The calling thread's scratch for the exact kernels, grown to fit rows of `in` values.
+float* thread_scratch(int in) {
+  thread_local std::vector<float> scratch;
+  if (scratch.size() < simd::scratch_floats(in)) scratch.resize(simd::scratch_floats(in));
+  return scratch.data();
+}
+
 }  // namespace
 
 void decode_floats(const TensorView& t, int64_t first, int n, float* out) {
@@ -72,11 +79,12 @@ void linear(ThreadPool& pool, const Linear& w, const float* x, int tokens, float
             const simd::Kernels& kernels) {
   const simd::Rows r = rows_of(w);
   const simd::Kernels& k = kernels_for(r, kernels);
-  pool.parallel_for(w.out, [&](int begin, int end, int) {
-    thread_local std::vector<float> scratch;
-    if (scratch.size() < simd::scratch_floats(w.in)) scratch.resize(simd::scratch_floats(w.in));
-    k.rows(r, x, tokens, begin, end, y, scratch.data());
-  });
+  pool.parallel_for(w.out, [&](int begin, int end, int) { k.rows(r, x, tokens, begin, end, y, thread_scratch(w.in)); });
+}
+
+void linear_here(const Linear& w, const float* x, int tokens, float* y) {
+  const simd::Rows r = rows_of(w);
+  kernels_for(r, simd::best_kernels()).rows(r, x, tokens, 0, w.out, y, thread_scratch(w.in));
 }
 
 void linear_fast(ThreadPool& pool, const Linear& w, const float* x, int tokens, float* y,

@@ -23,6 +23,10 @@ void decode_row(const Linear& w, int row, float* out);
 void linear(ThreadPool& pool, const Linear& w, const float* x, int tokens, float* y,
             const simd::Kernels& kernels = simd::best_kernels());
 
+// The same product on the calling thread alone, for callers that split the work their own way
+// (attention: by heads).
+void linear_here(const Linear& w, const float* x, int tokens, float* y);
+
 // The same product in fast numerics (src/cpu/simd/bf16_kernels.h): activations rounded to BF16,
 // BF16 dot products. Weights the fast kernels do not take (F32, F16) go through `linear`.
 void linear_fast(ThreadPool& pool, const Linear& w, const float* x, int tokens, float* y,
