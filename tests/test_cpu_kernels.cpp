@@ -13,6 +13,7 @@
 #include "cpu/linear.h"
 #include "cpu/simd/kernels.h"
 #include "cpu/transposed_uk.h"
+#include "cpu/vector_math.h"
 #include "random_weights.h"
 
 namespace r1::simd {
@@ -164,6 +165,21 @@ TEST(CpuKernels, BestSetIsTheWidestThisCpuRuns) {
                                                    : kernels_for(Isa::portable);
   EXPECT_EQ(&best_kernels(), widest);
   std::printf("row kernels in use: %s\n", best_kernels().name);
+}
+
+// exp_approx against the library's e^x over its whole range, 2 ulp (2.4e-7 relative), and its
+// clamps: 0-ish below -87 (under float32's smallest normal), finite up to 88.
+TEST(CpuKernels, ExpApproxIsWithinTwoUlp) {
+  double worst = 0;
+  for (float x = -87.0f; x <= 88.0f; x += 0.001953125f) {  // 2^-9 steps: 89,600 points
+    const double want = std::exp(double(x)), got = exp_approx(x);
+    worst = std::max(worst, std::fabs(got - want) / want);
+  }
+  EXPECT_LE(worst, 2.4e-7);
+  std::printf("exp_approx: worst relative error %.3g\n", worst);
+  EXPECT_EQ(exp_approx(0.0f), 1.0f);
+  EXPECT_LT(exp_approx(-1000.0f), 2e-38f);
+  EXPECT_TRUE(std::isfinite(exp_approx(1000.0f)));
 }
 
 // The transposed W_UK of each head holds, value for value, the columns of the head's W_UK rows

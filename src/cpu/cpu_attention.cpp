@@ -7,6 +7,7 @@
 #include "cpu/cpu_backend.h"
 #include "cpu/linear.h"
 #include "cpu/transposed_uk.h"
+#include "cpu/vector_math.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define R1_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
@@ -17,53 +18,6 @@
 namespace r1 {
 
 namespace {
-// dots[k] = q_k · c over n values for `heads` (<= kScoreHeads) queries q_k = q + k · n: one
-// 16-lane partial sum per query, all in flight together (a single dot product's chain would
-// wait on the FMA latency), then each folded in a fixed order.
-constexpr int kScoreHeads = 8, kLanes = 16;
-R1_VECTOR_CLONES
-void head_dots(const float* q, int heads, const float* c, int n, float* dots) {
-  float acc[kScoreHeads][kLanes] = {};
-  const int whole = n / kLanes * kLanes;
-  for (int k = 0; k < heads; ++k)
-    for (int i = 0; i < whole; i += kLanes)
-      for (int l = 0; l < kLanes; ++l) acc[k][l] += q[int64_t(k) * n + i + l] * c[i + l];
-  for (int k = 0; k < heads; ++k) {
-    for (int r = whole; r < n; ++r) acc[k][r - whole] += q[int64_t(k) * n + r] * c[r];
-    for (int width = kLanes / 2; width > 0; width /= 2)
-      for (int l = 0; l < width; ++l) acc[k][l] += acc[k][l + width];
-    dots[k] = acc[k][0];
-  }
-}
-
-// head_dots of kScoreHeads queries against two cached rows at once: each query vector loaded
-// serves two FMAs (16 chains in flight). Every sum runs in head_dots' order: the same bits.
-R1_VECTOR_CLONES
-void head_dots_pair(const float* q, const float* c0, const float* c1, int n, float* dots0, float* dots1) {
-  float acc0[kScoreHeads][kLanes] = {}, acc1[kScoreHeads][kLanes] = {};
-  const int whole = n / kLanes * kLanes;
-  for (int i = 0; i < whole; i += kLanes)
-    for (int k = 0; k < kScoreHeads; ++k)
-      for (int l = 0; l < kLanes; ++l) {
-        const float qv = q[int64_t(k) * n + i + l];
-        acc0[k][l] += qv * c0[i + l];
-        acc1[k][l] += qv * c1[i + l];
-      }
-  for (int k = 0; k < kScoreHeads; ++k) {
-    for (int r = whole; r < n; ++r) {
-      acc0[k][r - whole] += q[int64_t(k) * n + r] * c0[r];
-      acc1[k][r - whole] += q[int64_t(k) * n + r] * c1[r];
-    }
-    for (int width = kLanes / 2; width > 0; width /= 2)
-      for (int l = 0; l < width; ++l) {
-        acc0[k][l] += acc0[k][l + width];
-        acc1[k][l] += acc1[k][l + width];
-      }
-    dots0[k] = acc0[k][0];
-    dots1[k] = acc1[k][0];
-  }
-}
-
 // o[h][c] = Σ_j p[h][j] · rows[j][c] for c in [c0, c0 + kValueWidth), `heads` (<= kValueHeads)
 // heads, j in order: the accumulators stay in registers over all positions instead of a load
 // and a store of o per position and head.
@@ -166,8 +120,7 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
   });
 
   // Blocks of 16 heads: a block's latent sums stay in L1, R1's 128 heads give 8 blocks a token.
-  // Fixed, so that each head always falls in the same group of kScoreHeads (batch invariance).
-  constexpr int block = 2 * kScoreHeads;
+  constexpr int block = 16;
   const int blocks = (heads + block - 1) / block;
   pool_.parallel_for(n * blocks, [&](int begin, int end, int) {
     for (int unit = begin; unit < end; ++unit) {
@@ -200,32 +153,32 @@ void CpuBackend::attend_token(int layer, const Batch& batch, int t, int heads, i
   const int seq = batch.sequences[t], len = batch.positions[t] + 1;
   const float scale = cfg_.softmax_scale();
   const float* q = q_absorbed_.data() + (int64_t(t) * heads + h0) * cache_dim;
-  thread_local std::vector<float> scores;
+  thread_local std::vector<float> scores, page_scores;
   thread_local std::vector<const float*> rows;
   scores.resize(size_t(count) * len);
+  page_scores.resize(size_t(count) * page_size_);
   rows.resize(len);
   for (int j = 0; j < len; ++j) rows[j] = cache_row(layer, seq, j);
-  for (int h = 0; h < count; h += kScoreHeads) {
-    const int group = std::min(kScoreHeads, count - h);
-    float* out = scores.data() + size_t(h) * len;
-    int j = 0;
-    if (group == kScoreHeads)
-      for (; j + 2 <= len; j += 2) {
-        float dots0[kScoreHeads], dots1[kScoreHeads];
-        head_dots_pair(q + int64_t(h) * cache_dim, rows[j], rows[j + 1], cache_dim, dots0, dots1);
-        for (int k = 0; k < kScoreHeads; ++k) out[size_t(k) * len + j] = dots0[k] * scale, out[size_t(k) * len + j + 1] = dots1[k] * scale;
-      }
-    for (; j < len; ++j) {
-      float dots[kScoreHeads];
-      head_dots(q + int64_t(h) * cache_dim, group, rows[j], cache_dim, dots);
-      for (int k = 0; k < group; ++k) out[size_t(k) * len + j] = dots[k] * scale;
-    }
+  // The scores a page at a time: its cached rows are a float32 matrix for the row kernels, the
+  // heads' absorbed queries its tokens (each score summed in the kernels' fixed order).
+  for (int j0 = 0; j0 < len; j0 += page_size_) {
+    const int page_rows = std::min(page_size_, len - j0);
+    const simd::Rows page{simd::WeightType::f32, rows[j0], nullptr, page_rows, cache_dim, 0, 0, cache_dim};
+    rows_here(page, q, count, page_scores.data());
+    for (int k = 0; k < count; ++k)
+      for (int j = 0; j < page_rows; ++j) scores[size_t(k) * len + j0 + j] = page_scores[size_t(k) * page_rows + j] * scale;
   }
   for (int h = 0; h < count; ++h) {
     float* row = scores.data() + size_t(h) * len;
     const float max_score = *std::max_element(row, row + len);
+    for (int j = 0; j < len; ++j) row[j] = exp_approx(row[j] - max_score);
+    float lane_sums[16] = {};  // 16 partial sums (vectorized), folded in a fixed order
+    const int whole_lanes = len / 16 * 16;
+    for (int j = 0; j < whole_lanes; j += 16)
+      for (int l = 0; l < 16; ++l) lane_sums[l] += row[j + l];
+    for (int j = whole_lanes; j < len; ++j) lane_sums[j - whole_lanes] += row[j];
     float sum = 0;
-    for (int j = 0; j < len; ++j) sum += (row[j] = std::exp(row[j] - max_score));
+    for (float s : lane_sums) sum += s;
     for (int j = 0; j < len; ++j) row[j] /= sum;
   }
   float* o = o_latent_.data() + (int64_t(t) * heads + h0) * latent_dim;

@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "cpu/linear.h"
+#include "cpu/vector_math.h"
 #include "dist/shard_weights.h"
 
 namespace r1 {
@@ -136,7 +137,7 @@ void CpuBackend::run_mlp(const MlpWeights& w, const float* x, int tokens, float*
   up_.resize(width);
   project(w.gate, x, tokens, gate_.data());
   project(w.up, x, tokens, up_.data());
-  for (size_t i = 0; i < width; ++i) gate_[i] = gate_[i] / (1.0f + std::exp(-gate_[i])) * up_[i];
+  for (size_t i = 0; i < width; ++i) gate_[i] = gate_[i] / (1.0f + exp_approx(-gate_[i])) * up_[i];
   project(w.down, gate_.data(), tokens, out);
 }
 

@@ -82,9 +82,10 @@ void linear(ThreadPool& pool, const Linear& w, const float* x, int tokens, float
   pool.parallel_for(w.out, [&](int begin, int end, int) { k.rows(r, x, tokens, begin, end, y, thread_scratch(w.in)); });
 }
 
-void linear_here(const Linear& w, const float* x, int tokens, float* y) {
-  const simd::Rows r = rows_of(w);
-  kernels_for(r, simd::best_kernels()).rows(r, x, tokens, 0, w.out, y, thread_scratch(w.in));
+void linear_here(const Linear& w, const float* x, int tokens, float* y) { rows_here(rows_of(w), x, tokens, y); }
+
+void rows_here(const simd::Rows& w, const float* x, int tokens, float* y) {
+  kernels_for(w, simd::best_kernels()).rows(w, x, tokens, 0, w.out, y, thread_scratch(w.in));
 }
 
 void linear_fast(ThreadPool& pool, const Linear& w, const float* x, int tokens, float* y,

@@ -26,6 +26,8 @@ void linear(ThreadPool& pool, const Linear& w, const float* x, int tokens, float
 // The same product on the calling thread alone, for callers that split the work their own way
 // (attention: by heads).
 void linear_here(const Linear& w, const float* x, int tokens, float* y);
+// The same for rows that are not a checkpoint's weights (the attention's cached latents).
+void rows_here(const simd::Rows& w, const float* x, int tokens, float* y);
 
 // The same product in fast numerics (src/cpu/simd/bf16_kernels.h): activations rounded to BF16,
 // BF16 dot products. Weights the fast kernels do not take (F32, F16) go through `linear`.
