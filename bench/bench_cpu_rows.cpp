@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "cpu/simd/bf16_kernels.h"
 #include "cpu/simd/kernels.h"
 #include "io/large_pages.h"
 
@@ -103,6 +104,19 @@ int main(int argc, char** argv) {
                  "\"gflop_s\":{:.1f},\"peak_gflop_s\":{:.1f},\"peak_fraction\":{:.3f}}}\n",
                  k->name, type == WeightType::fp8 ? "fp8" : "bf16", tokens, gemm_rows, gemm_in, gflops, peak_gflops,
                  gflops / peak_gflops);
+      // The fast numerics' kernels (--numerics fast) on the same rows, against the BF16 dot-product peak.
+      if (const Bf16Kernels* fast = bf16_kernels_for(Isa::avx512)) {
+        const int64_t dot_rounds = 100'000'000 / kBf16Step;
+        const double dot_peak =
+            double(dot_rounds) * kDotFlopsPerRound / best_seconds([&] { sink = fast->dot_loop(dot_rounds); }) / 1e9;
+        std::vector<uint16_t> fast_scratch(bf16_scratch_values(gemm_in));
+        const double fs = best_seconds([&] { fast->rows(rows, xs.data(), tokens, 0, gemm_rows, ys.data(), fast_scratch.data()); });
+        const double fast_gflops = 2.0 * tokens * gemm_rows * gemm_in / fs / 1e9;
+        fmt::print("{{\"bench\":\"cpu_rows_prefill\",\"isa\":\"{}\",\"weights\":\"{}\",\"tokens\":{},\"rows\":{},\"in\":{},"
+                   "\"gflop_s\":{:.1f},\"peak_gflop_s\":{:.1f},\"peak_fraction\":{:.3f}}}\n",
+                   fast->name, type == WeightType::fp8 ? "fp8" : "bf16", tokens, gemm_rows, gemm_in, fast_gflops,
+                   dot_peak, fast_gflops / dot_peak);
+      }
     }
   } catch (const Error& e) {
     fmt::print(stderr, "bench_cpu_rows: {}\n", e.what());

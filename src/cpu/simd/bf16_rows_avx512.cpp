@@ -165,9 +165,11 @@ struct ChunkRows {
 };
 
 // The multi-token loop nest: rows in groups of kGroupRows, columns in chunks of kColumnChunk.
-// A group's chunk is widened once (64 KB), and the tile's activations' chunk (192 KB) stays in
-// L2 while every row of the group passes by; each tile's sums wait in `partial` between chunks.
-constexpr int kColumnChunk = 1024, kGroupRows = 32;
+// A group's chunk is widened once (64 KB, L2), then each 6 tokens' chunk (12 KB) stays in L1
+// while every row of the group passes by (token groups outside: 20-25% faster than rows
+// outside, which read the whole tile's activations from L2 for each 4 rows); each tile's sums
+// wait in `partial` between chunks.
+constexpr int kColumnChunk = 1024, kGroupRows = 16;
 constexpr int kTokenGroups = kBf16TileTokens / kTileTokensMax;
 constexpr int kPartialFloats = kGroupRows / kBf16TileRows * kTokenGroups * kBf16TileRows * kTileTokensMax * 16;
 static_assert(kBf16TileTokens % kTileTokensMax == 0 && kColumnChunk % kBf16Step == 0 && kGroupRows % kBf16TileRows == 0);
@@ -193,17 +195,16 @@ void group_rows(const GroupWeights<Weights>& direct, int rows, const uint16_t* x
       }
       if (i < c_end) _mm512_storeu_si512(out + (i - c), direct.load_tail(r, i, c_end - i));
     }
-    for (int q = 0; q < rows; q += kBf16TileRows) {
-      const int quad = rows - q < kBf16TileRows ? rows - q : kBf16TileRows;
-      ChunkRows chunk;
-      chunk.first = c;
-      for (int r = 0; r < kBf16TileRows; ++r) chunk.row[r] = widened + (q + (r < quad ? r : 0)) * kColumnChunk;
-      for (int t = 0; t < tile_tokens; t += kTileTokensMax) {
+    for (int t = 0; t < tile_tokens; t += kTileTokensMax)
+      for (int q = 0; q < rows; q += kBf16TileRows) {
+        const int quad = rows - q < kBf16TileRows ? rows - q : kBf16TileRows;
+        ChunkRows chunk;
+        chunk.first = c;
+        for (int r = 0; r < kBf16TileRows; ++r) chunk.row[r] = widened + (q + (r < quad ? r : 0)) * kColumnChunk;
         float* sums = partial + ((q / kBf16TileRows) * kTokenGroups + t / kTileTokensMax) * kBf16TileRows * kTileTokensMax * 16;
         tile_rows_tokens(quad, tile_tokens - t, chunk,
                          {xs + int64_t(t) * padded, padded, c, c_end, in, sums, y + int64_t(t) * y_stride + q, y_stride, 0});
       }
-    }
   }
 }
 
