@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
   try {
     const auto load_start = std::chrono::steady_clock::now();
     auto model = Model::load(model_dir);
-    auto backend = make_cuda_backend(model->config, model->weights, parse_numerics(numerics));
+    auto backend = make_cuda_backend(model->config, model->weights, parse_numerics(numerics, "cuda"));
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
     const int vocab = model->config.vocab_size;
     std::vector<float> logits(size_t(std::max(batch, context)) * vocab);

@@ -215,9 +215,10 @@ std::vector<bool> flipped_positions(const std::vector<CpuBackend::Route>& a, con
 
 // Teacher-forced logits on the trainer's sequences, fast against exact, at every position, on
 // the prefill path (whole sequences a call) and the decode path (a token a call). Issue 10's
-// bar, cosine >= 0.999, is checked wherever both route every token alike; the positions where
-// a routing decision flipped (2 of 296 on 2026-11-23, cosine 0.9939 there: the bar is not met
-// at those) are reported and must stay rare.
+// bar, cosine >= 0.999, is checked at every position: it is what lets `--numerics auto` (the
+// default of chat, run and bench) pick fast. Positions where a routing decision flipped at a
+// near-tie are reported apart (they are where the bar is closest: 1 of 296, cosine 0.9997, on
+// 2026-11-23; 2 at 0.9939 with the previous attention kernels) and must stay rare.
 TEST(CpuFast, DemoModelLogitsFollowExact) {
   if (!fast_numerics_available()) GTEST_SKIP() << "this CPU lacks AVX512-BF16";
   auto model = Model::load(kDemoModel.string());
@@ -250,6 +251,7 @@ TEST(CpuFast, DemoModelLogitsFollowExact) {
       std::printf("  sequence %d (%zu tokens), chunk %d: worst cosine %.6f; %zu positions with a routing flip "
                   "(worst cosine there %.6f)\n", i, tokens.size(), chunk, worst, n_flipped, worst_flipped);
       EXPECT_GE(worst, 0.999) << "sequence " << i << " chunk " << chunk;
+      EXPECT_GE(worst_flipped, 0.999) << "sequence " << i << " chunk " << chunk << ", where routing flipped";
       positions += tokens.size(), flips += n_flipped;
     }
   }

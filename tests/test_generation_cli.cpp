@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cpu/cpu_backend.h"
 #include "pty_session.h"
 #include "run_command.h"
 
@@ -212,6 +213,9 @@ TEST_F(GenerationCli, SyntheticBenchPrintsSpeedsAsJson) {
   EXPECT_GT(peak, 0);
   EXPECT_NEAR(j.at("bandwidth_fraction").get<double>(), j.at("effective_gb_s").get<double>() / bandwidth, 0.002);
   EXPECT_NEAR(j.at("prefill_peak_fraction").get<double>(), j.at("prefill_gflop_s").get<double>() / peak, 0.002);
+  // --numerics auto (the default) names the mode it picked: fast where the CPU has AVX512-BF16.
+  EXPECT_EQ(j.at("numerics"), fast_numerics_available() ? "fast" : "exact");
+  EXPECT_EQ(j.at("peak"), fast_numerics_available() ? "bf16_dot" : "f32_fma");
 }
 
 // --profile times every op: each layer's attention once per forward call, in the prefill call

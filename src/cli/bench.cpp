@@ -150,7 +150,7 @@ int run_synthetic(const BenchOptions& o) {
   // numerics in use: float32 FMAs (exact), BF16 dot products (fast).
   double bandwidth_gb_s = 0, peak_gflop_s = 0;
   load_config(o.model.model);  // a wrong --model or --numerics is said at once, not after the probes
-  const bool fast = parse_numerics(o.model.numerics) == Numerics::fast;
+  const bool fast = parse_numerics(o.model.numerics, o.model.device) == Numerics::fast;
   if (o.model.device == "cpu") {
     ThreadPool probe_pool(o.model.threads);
     bandwidth_gb_s = measure_read_bandwidth_gb_s(probe_pool);
@@ -183,7 +183,7 @@ int run_synthetic(const BenchOptions& o) {
   const double fraction = bandwidth_gb_s > 0 ? effective_gb_s / bandwidth_gb_s : 0.0;
   if (o.json) {
     auto two_decimals = [](double x) { return std::round(x * 100) / 100; };
-    nlohmann::json j = {{"numerics", o.model.numerics}, {"prompt_len", o.prompt_len}, {"gen_len", o.gen_len}, {"batch", o.batch},
+    nlohmann::json j = {{"numerics", fast ? "fast" : "exact"}, {"prompt_len", o.prompt_len}, {"gen_len", o.gen_len}, {"batch", o.batch},
                         {"prefill_tok_s", two_decimals(st.prefill_tok_s())},
                         {"decode_tok_s", two_decimals(decode_tok_s)}, {"ttft_ms", two_decimals(ttft_s * 1e3)},
                         {"ms_per_step", two_decimals(decode_tok_s > 0 ? o.batch * 1e3 / decode_tok_s : 0.0)},

@@ -54,7 +54,7 @@ int run_score(const ScoreOptions& o) {
   const std::vector<int> tokens = parse_token_list(o.tokens);
   check_layout(o.model, o.device, o.ranks);  // before loading anything
   auto model = Model::load(o.model, residency_for(o.device));
-  auto backend = make_backend(o.device, *model, o.threads, parse_numerics(o.numerics), o.ranks);
+  auto backend = make_backend(o.device, *model, o.threads, parse_numerics(o.numerics, o.device), o.ranks);
   const auto start = std::chrono::steady_clock::now();
   const std::vector<float> logits = teacher_forced_logits(*backend, model->config, tokens, o.chunk);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -83,7 +83,9 @@ Command add_score_command(CLI::App& app) {
   cmd->add_option("--chunk", options->chunk, "tokens per forward call (1 = the decode path; 0 = all)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--device", options->device, "cpu or cuda")->capture_default_str();
-  cmd->add_option("--numerics", options->numerics, "exact (float32 activations) or fast (BF16 on the CPU, FP8/BF16 tensor cores on CUDA)")
+  cmd->add_option("--numerics", options->numerics,
+                  "exact (float32 activations), fast (BF16 on the CPU, FP8/BF16 tensor cores on CUDA), or auto (fast on a "
+                  "CPU with AVX512-BF16, else exact)")
       ->capture_default_str();
   cmd->add_option("--threads", options->threads, "CPU threads (0 = one per core)")
       ->check(CLI::NonNegativeNumber);

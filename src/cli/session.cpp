@@ -16,7 +16,9 @@ void add_model_flags(CLI::App* cmd, ModelFlags& f) {
   cmd->add_option("--model", f.model, "model directory (config.json + safetensors)")->capture_default_str();
   cmd->add_option("--tokenizer", f.tokenizer, "tokenizer directory (tokenizer.json, tokenizer_config.json); default: the model's");
   cmd->add_option("--device", f.device, "cpu or cuda")->capture_default_str();
-  cmd->add_option("--numerics", f.numerics, "exact (float32 activations) or fast (BF16 on the CPU, FP8/BF16 tensor cores on CUDA)")
+  cmd->add_option("--numerics", f.numerics,
+                  "exact (float32 activations), fast (BF16 on the CPU, FP8/BF16 tensor cores on CUDA), or auto: fast on a "
+                  "CPU with AVX512-BF16, else exact")
       ->capture_default_str();
   cmd->add_option("--threads", f.threads, "CPU threads (0 = one per core)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--ranks", f.ranks, "shard the CPU engine over N in-process ranks (tensor + expert parallel)")
@@ -69,7 +71,7 @@ Session::Session(const ModelFlags& f, bool need_tokenizer) : sampling_(sampling_
     const std::string probe = template_->render({{"user", "", {}}}, true);
     opens_thinking_ = probe.ends_with("<think>\n");
   }
-  backend_ = make_backend(f.device, *model_, f.threads, parse_numerics(f.numerics), f.ranks);
+  backend_ = make_backend(f.device, *model_, f.threads, parse_numerics(f.numerics, f.device), f.ranks);
   if (f.profile) {
     auto timed = std::make_unique<TimedBackend>(std::move(backend_));
     timed_ = timed.get();

@@ -22,7 +22,7 @@ struct ModelFlags {
   std::string model;      // default_model_dir()
   std::string tokenizer;  // empty: the model directory
   std::string device = "cpu";
-  std::string numerics = "exact";
+  std::string numerics = "auto";
   int threads = 0;
   int ranks = 1;          // > 1: the CPU engine sharded over in-process ranks
   int context = 0;        // 0: the model's max_position_embeddings, at most kDefaultContext

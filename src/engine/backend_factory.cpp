@@ -18,10 +18,11 @@ Residency residency_for(const std::string& device) {
   return large_pages ? Residency::large_pages : Residency::mapped;
 }
 
-Numerics parse_numerics(const std::string& name) {
+Numerics parse_numerics(const std::string& name, const std::string& device) {
+  if (name == "auto") return device == "cpu" && fast_numerics_available() ? Numerics::fast : Numerics::exact;
   if (name == "exact") return Numerics::exact;
   if (name == "fast") return Numerics::fast;
-  fail("--numerics: unknown mode '{}' (exact, fast)", name);
+  fail("--numerics: unknown mode '{}' (exact, fast, auto)", name);
 }
 
 void check_layout(const std::string& model_dir, const std::string& device, int ranks) {

@@ -22,7 +22,9 @@ std::unique_ptr<Backend> make_backend(const std::string& device, const Model& mo
 // GPU uploads from the file mapping. R1_LARGE_PAGES=0 keeps the mapping on the CPU too.
 Residency residency_for(const std::string& device);
 
-// "exact" or "fast" (the --numerics flag).
-Numerics parse_numerics(const std::string& name);
+// The --numerics flag: "exact", "fast", or "auto": fast where it is built, available and meets
+// issue 10's fidelity bar (the CPU with AVX512-BF16: tests/test_cpu_fast.cpp), else exact. The
+// CUDA fast numerics stay opt-in: their prefill logits drift further (docs/PERFORMANCE.md).
+Numerics parse_numerics(const std::string& name, const std::string& device);
 
 }  // namespace r1
