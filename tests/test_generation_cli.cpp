@@ -211,6 +211,12 @@ TEST_F(GenerationCli, SyntheticBenchPrintsSpeedsAsJson) {
   const double bandwidth = j.at("measured_bandwidth_gb_s").get<double>(), peak = j.at("peak_gflop_s").get<double>();
   EXPECT_GT(bandwidth, 0);
   EXPECT_GT(peak, 0);
+  // Probed before and after the run, the better kept (a core taken away during one probe would
+  // make a weak yardstick); the second is 0 only where there was no room for it.
+  const auto probes = j.at("bandwidth_probes_gb_s").get<std::vector<double>>();
+  ASSERT_EQ(probes.size(), 2u);
+  EXPECT_GT(probes[0], 0);
+  EXPECT_DOUBLE_EQ(bandwidth, std::max(probes[0], probes[1]));
   EXPECT_NEAR(j.at("bandwidth_fraction").get<double>(), j.at("effective_gb_s").get<double>() / bandwidth, 0.002);
   EXPECT_NEAR(j.at("prefill_peak_fraction").get<double>(), j.at("prefill_gflop_s").get<double>() / peak, 0.002);
   // --numerics auto (the default) names the mode it picked: fast where the CPU has AVX512-BF16.
