@@ -5,10 +5,10 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <optional>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <nlohmann/json.hpp>
 
@@ -197,10 +197,12 @@ int run_synthetic(const BenchOptions& o) {
     // Beside the model the probe may find only small pages (then it reads slower: the better of
     // the two stands), or no room at all: then the first probe stands alone rather than risk
     // the out-of-memory killer at the end of a long run.
-    if (available_memory_bytes() >= 2 * kProbeBytes) try {
+    if (available_memory_bytes() >= 2 * kProbeBytes) {
+      try {
         bandwidth_after_gb_s = measure_read_bandwidth_gb_s(*probe_pool, kProbeBytes);
-      } catch (const Error&) {
+      } catch (const Error&) {  // its memory could not be mapped: the first probe stands alone
       }
+    }
   }
   const double bandwidth_before_gb_s = bandwidth_gb_s;
   bandwidth_gb_s = std::max(bandwidth_gb_s, bandwidth_after_gb_s);

@@ -1,7 +1,6 @@
 // MLA attention on the CPU in the absorbed form: queries are mapped into the latent space with
 // W_UK, attend over the cached latents c and roped k_pe, and the result is mapped out with W_UV.
 #include <algorithm>
-#include <cmath>
 
 #include "common/error.h"
 #include "cpu/cpu_backend.h"
