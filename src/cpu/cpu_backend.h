@@ -86,7 +86,9 @@ class CpuBackend final : public Backend {
   std::vector<std::vector<float>> activations_;
   // Scratch reused across calls so the decode loop does not allocate once warmed up.
   std::vector<float> q_latent_, q_, kv_, q_absorbed_, o_latent_, attn_out_, gate_, up_, router_logits_, gathered_,
-      expert_out_, rank_logits_, padded_logits_, gathered_logits_;
+      expert_out_, rank_logits_, padded_logits_, gathered_logits_, route_weights_, route_scratch_;
+  std::vector<int> chosen_;
+  std::vector<std::vector<int>> copies_;
 };
 
 // Whether --numerics fast runs on this CPU (it needs AVX512-BF16).

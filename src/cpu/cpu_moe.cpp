@@ -16,12 +16,15 @@ void CpuBackend::moe(int layer, Activation x, Activation out) {
 
   router_logits_.resize(size_t(n) * experts);
   linear(pool_, lw.router, x.data, n, router_logits_.data());
-  std::vector<int> chosen(size_t(n) * top_k);
-  std::vector<float> weights(size_t(n) * top_k), scratch(size_t(2) * experts);
+  chosen_.resize(size_t(n) * top_k);
+  route_weights_.resize(size_t(n) * top_k);
+  route_scratch_.resize(size_t(2) * experts);
+  const std::vector<int>& chosen = chosen_;
+  const std::vector<float>& weights = route_weights_;
   const float* bias = norms_[layer].router_bias.empty() ? nullptr : norms_[layer].router_bias.data();
   for (int t = 0; t < n; ++t)
-    route_token(rp, router_logits_.data() + int64_t(t) * experts, bias, scratch.data(),
-                chosen.data() + int64_t(t) * top_k, weights.data() + int64_t(t) * top_k);
+    route_token(rp, router_logits_.data() + int64_t(t) * experts, bias, route_scratch_.data(),
+                chosen_.data() + int64_t(t) * top_k, route_weights_.data() + int64_t(t) * top_k);
 
   if (routes_)
     for (int t = 0; t < n; ++t) {
@@ -30,9 +33,12 @@ void CpuBackend::moe(int layer, Activation x, Activation out) {
       routes_->push_back({layer, batch_->sequences[t], batch_->positions[t], std::move(experts)});
     }
 
-  // Token copies grouped by expert, in token order within each expert.
-  auto copies = std::vector<std::vector<int>>(size_t(experts));
-  for (int i = 0; i < n * top_k; ++i) copies[chosen[i]].push_back(i);
+  // Token copies grouped by expert, in token order within each expert (the lists are cleared,
+  // not freed: no allocation once decode is warm).
+  copies_.resize(size_t(experts));
+  for (std::vector<int>& c : copies_) c.clear();
+  for (int i = 0; i < n * top_k; ++i) copies_[chosen[i]].push_back(i);
+  const std::vector<std::vector<int>>& copies = copies_;
 
   // Every rank routes every token the same way, and runs only the experts it owns.
   std::fill(out.data, out.data + int64_t(n) * hidden, 0.0f);
