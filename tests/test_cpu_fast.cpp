@@ -65,7 +65,9 @@ TEST(CpuFastKernels, MatchReferenceAtEdgeSizes) {
   for (WeightType type : kTypes)
     for (int in : {1, 31, 32, 100, 128, 300, 2100})  // 2100: chunks of 1024 columns and a tail
       for (int out : {1, 5, 130})
-        for (int tokens : {1, 3, 7, simd::kBf16TileTokens + 2}) {  // a whole tile of tokens and a leftover
+        // Tiles straight from memory (up to 48 tokens: 1, 3, 7 and 48, groups of 6 and a rest),
+        // the widened path (49), and a whole tile of tokens and a leftover.
+        for (int tokens : {1, 3, 7, 48, 49, simd::kBf16TileTokens + 2}) {
           Matrix m = random_matrix(type, out, in, rng);
           std::vector<float> x(size_t(tokens) * in), want(size_t(tokens) * out), got(want.size());
           for (float& v : x) v = value(rng);
