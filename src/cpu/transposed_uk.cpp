@@ -44,13 +44,9 @@ TransposedUk::TransposedUk(const Linear& kv_b, int heads, int nope, int v_dim, i
   for (int h = 0; h < heads; ++h)
     for (int d = 0; d < nope; ++d) {
       const int64_t row = int64_t(h) * (nope + v_dim) + d;  // in the view
-      if (as_floats) {
-        decode_row(kv_b, int(row), decoded.data());
-        for (int c = 0; c < latent; ++c)
-          std::memcpy(&data_[((int64_t(h) * latent + c) * nope + d) * 4], &decoded[c], 4);
-        continue;
-      }
-      const uint8_t* src = stored.data + ((kv_b.row0 + row) * stored_cols + kv_b.col0) * int64_t(bytes);
+      if (as_floats) decode_row(kv_b, int(row), decoded.data());
+      const uint8_t* src = as_floats ? reinterpret_cast<const uint8_t*>(decoded.data())
+                                     : stored.data + ((kv_b.row0 + row) * stored_cols + kv_b.col0) * int64_t(bytes);
       uint8_t* dst = &data_[(int64_t(h) * latent * nope + d) * bytes];  // column d of the head's rows
       switch (bytes) {  // element copies of a size known here (R1: 0.5 G of them at load)
         case 1: transpose_column<1>(src, latent, nope, dst); break;

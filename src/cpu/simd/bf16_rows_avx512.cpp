@@ -173,7 +173,6 @@ struct ChunkRows {
 // wait in `partial` between chunks.
 constexpr int kColumnChunk = 1024, kGroupRows = 16;
 constexpr int kTokenGroups = kBf16TileTokens / kTileTokensMax;
-constexpr int kDirectTokens = 48;
 constexpr int kPartialFloats = kGroupRows / kBf16TileRows * kTokenGroups * kBf16TileRows * kTileTokensMax * 16;
 static_assert(kBf16TileTokens % kTileTokensMax == 0 && kColumnChunk % kBf16Step == 0 && kGroupRows % kBf16TileRows == 0);
 static_assert(bf16_scratch_values(kBf16Step) >= kGroupRows * kColumnChunk + kBf16TileTokens * kBf16Step + 2 * kPartialFloats,
@@ -225,7 +224,7 @@ void block_rows(const Rows& w, const Element* data, const float* scales, const f
     const int tile_tokens = tokens - t0 < kBf16TileTokens ? tokens - t0 : kBf16TileTokens;
     for (int t = 0; t < tile_tokens; ++t)
       round_activations(x + int64_t(t0 + t) * in, in, scales, block, phase, xs + int64_t(t) * padded);
-    // Up to kDirectTokens (decode, batches, an expert's share of a prefill) take the rows
+    // Up to kDirectTokens (kernels.h; decode, batches, an expert's share of a prefill) take the rows
     // straight from memory, a tile of 4 at a time, and run every group of 6 tokens against it:
     // the first group streams it (and asks for the next tile), the others find it in L1/L2 and
     // widen it again in registers. That costs less than widening once into scratch and reloading

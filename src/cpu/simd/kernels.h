@@ -44,6 +44,7 @@ constexpr int kPanelRows = 128, kMaxTileTokens = 8;
 // weights from memory straight into the register tiles instead: each weight is decoded once per
 // group of tile tokens rather than stored once per panel and reloaded, which wins while the groups
 // are few (measured with bench_cpu_rows: 1.5-2x at 8-16 tokens, even at 16-36 depending on width).
+// The fast kernels (bf16_rows_avx512.cpp) take the same bound for their own direct tiles.
 constexpr int kDirectTokens = 48;
 constexpr size_t kDirectFloats = size_t(256) << 10;
 // One token always (decode has no reuse to gain from a panel).
