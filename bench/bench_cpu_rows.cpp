@@ -5,7 +5,8 @@
 // instructions or by memory. Then the multi-token product (prefill) in GFLOP/s against the
 // one-thread FMA peak (fma_loop). Not a test; figures go to docs/PERFORMANCE.md.
 //
-//   build/bench/bench_cpu_rows [--isa avx512|avx2|portable] [--tokens N] [--rows N]
+//   build/bench/bench_cpu_rows [--isa NAME] [--tokens N] [--rows N] [--in N]
+//   build/bench/bench_cpu_rows --pool [--isa NAME]   (batch-1 decode on all threads against the probe)
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -13,7 +14,9 @@
 #include <vector>
 
 #include "common/error.h"
+#include "cpu/bandwidth.h"
 #include "cpu/simd/bf16_kernels.h"
+#include "cpu/thread_pool.h"
 #include "cpu/simd/kernels.h"
 #include "io/large_pages.h"
 
@@ -47,24 +50,73 @@ double best_gbs(size_t bytes, Fn&& fn) {
   return best;
 }
 
+// Random finite e4m3 / bf16 codes (neither has a NaN among bytes & 0x77).
+void fill_weights(LargePages& weights) {
+  for (size_t i = 0; i < weights.size(); ++i) weights.data()[i] = uint8_t((i * 2654435761u) >> 24) & 0x77;
+}
+
+// Batch-1 decode as the engine runs it: one token against 1.8 GB of rows split over every
+// thread of a pool (lm_head's shape in BF16, the same bytes of FP8), in GB/s and as a fraction
+// of the read probe (bandwidth.h's, over its own 2 GiB). The machine's bandwidth drifts from
+// minute to minute here, so each trial times a pass of the probe, then of each kernel, and
+// every figure is the best of its trials.
+void pool_decode(const Kernels& k, int in) {
+  ThreadPool pool(0);
+  const Bf16Kernels* fast = bf16_kernels_for(Isa::avx512);
+  for (WeightType type : {WeightType::fp8, WeightType::bf16}) {
+    const int out = type == WeightType::fp8 ? 2 * 129280 : 129280;
+    const size_t bytes = size_t(out) * in * (type == WeightType::fp8 ? 1 : 2);
+    LargePages weights(bytes, "weights");
+    fill_weights(weights);
+    std::vector<float> scales(size_t((out + 127) / 128) * (in / 128), 0.01f), x(in, 0.5f), y(out);
+    const Rows rows{type, weights.data(), type == WeightType::fp8 ? scales.data() : nullptr, out, in, 128, in / 128,
+                    in, 0, 0};
+    auto pass_gbs = [&](auto&& part) {
+      const auto start = std::chrono::steady_clock::now();
+      pool.parallel_for(out, part);
+      return double(bytes) / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 1e9;
+    };
+    double probe = 0, exact = 0, fast_gbs = 0;
+    for (int trial = 0; trial < 5; ++trial) {
+      probe = std::max(probe, measure_read_bandwidth_gb_s(pool, size_t(2) << 30, 1));
+      exact = std::max(exact, pass_gbs([&](int begin, int end, int) {
+        thread_local std::vector<float> scratch(scratch_floats(in));
+        k.rows(rows, x.data(), 1, begin, end, y.data(), scratch.data());
+      }));
+      if (fast)
+        fast_gbs = std::max(fast_gbs, pass_gbs([&](int begin, int end, int) {
+          thread_local std::vector<uint16_t> scratch(bf16_scratch_values(in));
+          fast->rows(rows, x.data(), 1, begin, end, y.data(), scratch.data());
+        }));
+    }
+    fmt::print("{{\"bench\":\"cpu_rows_pool\",\"threads\":{},\"weights\":\"{}\",\"mb\":{:.0f},\"probe_gbs\":{:.1f},"
+               "\"exact_gbs\":{:.1f},\"exact_fraction\":{:.3f},\"fast_gbs\":{:.1f},\"fast_fraction\":{:.3f}}}\n",
+               pool.size(), type == WeightType::fp8 ? "fp8" : "bf16", bytes / 1e6, probe, exact, exact / probe, fast_gbs,
+               fast_gbs / probe);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"CPU row-kernel throughput, one thread"};
   std::string isa_name;
   int tokens = 512, gemm_rows = 512, gemm_in = 7168;
-  app.add_option("--isa", isa_name, "avx512, avx2 or portable (default: the best this CPU runs)");
+  bool pool_only = false;
+  app.add_option("--isa", isa_name, "avx512-vbmi, avx512, avx2 or portable (default: the best this CPU runs)");
   app.add_option("--tokens", tokens, "tokens of the multi-token product (default 512)")->check(CLI::PositiveNumber);
   app.add_option("--rows", gemm_rows, "weight rows of the multi-token product (default 512)")->check(CLI::PositiveNumber);
   app.add_option("--in", gemm_in, "weight columns of the multi-token product (default 7168)")->check(CLI::PositiveNumber);
+  app.add_flag("--pool", pool_only, "instead: batch-1 decode products on all threads against the bandwidth probe");
   CLI11_PARSE(app, argc, argv);
   try {
     const Kernels* k = &best_kernels();
-    for (Isa isa : {Isa::avx512, Isa::avx2, Isa::portable})
+    for (Isa isa : {Isa::avx512_vbmi, Isa::avx512, Isa::avx2, Isa::portable})
       if (const Kernels* candidate = kernels_for(isa); candidate && candidate->name == isa_name) k = candidate;
     if (!isa_name.empty() && k->name != isa_name) fail("--isa {}: not available on this CPU", isa_name);
     const int in = 7168;
     std::vector<float> x(in, 0.5f), scratch(scratch_floats(in));
+    if (pool_only) return pool_decode(*k, in), 0;
     for (WeightType type : {WeightType::fp8, WeightType::bf16})
       for (int out : {128, 16384}) {  // 0.9 / 117 MB of FP8: in the caches, and far beyond them
         const size_t bytes = size_t(out) * in * (type == WeightType::fp8 ? 1 : 2);

@@ -21,7 +21,7 @@ namespace {
 
 std::vector<const Kernels*> simd_sets() {
   std::vector<const Kernels*> sets;
-  for (Isa isa : {Isa::avx2, Isa::avx512})
+  for (Isa isa : {Isa::avx2, Isa::avx512, Isa::avx512_vbmi})
     if (const Kernels* k = kernels_for(isa)) sets.push_back(k);
   return sets;
 }
@@ -147,12 +147,34 @@ TEST(CpuKernels, ViewsOfAMatrixMatchTheWhole) {
   }
 }
 
+// FP8 decoded by table (avx512-vbmi) gives the same values in the same lanes as the integer
+// decoding (avx512), so the same sums bit for bit: every code (random_matrix draws them all,
+// subnormals included), one token (the table path) and several, widths off 64 and the chunk.
+TEST(CpuKernels, Fp8ByTableGivesTheSameBits) {
+  const Kernels* table = kernels_for(Isa::avx512_vbmi);
+  const Kernels* integer = kernels_for(Isa::avx512);
+  if (!table) GTEST_SKIP() << "this CPU lacks AVX512-VBMI";
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  for (int in : {64, 200, 1100, 7168})
+    for (int tokens : {1, 5}) {
+      const int out = 37;
+      Matrix m = random_matrix(WeightType::fp8, out, in, rng);
+      std::vector<float> x(size_t(tokens) * in), want(size_t(tokens) * out), got(want.size());
+      std::vector<float> scratch(scratch_floats(in));
+      for (float& v : x) v = value(rng);
+      integer->rows(m.rows, x.data(), tokens, 0, out, want.data(), scratch.data());
+      table->rows(m.rows, x.data(), tokens, 0, out, got.data(), scratch.data());
+      for (size_t k = 0; k < want.size(); ++k) ASSERT_EQ(got[k], want[k]) << "in " << in << " tokens " << tokens << " at " << k;
+    }
+}
+
 TEST(CpuKernels, ReadSumAddsEveryValue) {
   std::vector<float> v(4096);
   for (size_t i = 0; i < v.size(); ++i) v[i] = float(i % 7);
   double want = 0;
   for (float f : v) want += f;
-  for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
+  for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512, Isa::avx512_vbmi}) {
     const Kernels* k = kernels_for(isa);
     if (!k) continue;
     EXPECT_EQ(k->read_sum(v.data(), v.size()), want) << k->name;
@@ -160,7 +182,8 @@ TEST(CpuKernels, ReadSumAddsEveryValue) {
 }
 
 TEST(CpuKernels, BestSetIsTheWidestThisCpuRuns) {
-  const Kernels* widest = kernels_for(Isa::avx512) ? kernels_for(Isa::avx512)
+  const Kernels* widest = kernels_for(Isa::avx512_vbmi) ? kernels_for(Isa::avx512_vbmi)
+                          : kernels_for(Isa::avx512) ? kernels_for(Isa::avx512)
                           : kernels_for(Isa::avx2) ? kernels_for(Isa::avx2)
                                                    : kernels_for(Isa::portable);
   EXPECT_EQ(&best_kernels(), widest);

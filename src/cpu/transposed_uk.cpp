@@ -31,13 +31,13 @@ TransposedUk::TransposedUk(const Linear& kv_b, int heads, int nope, int v_dim, i
   // kv_b's own element type, or float32 for FP8 whose blocks do not transpose.
   const bool as_floats = stored.dtype == DType::F8_E4M3 && block == 0;
   const size_t bytes = as_floats ? 4 : dtype_size(stored.dtype);
-  data_.resize(size_t(rows) * nope * bytes);
   weight_.name = stored.name + " (W_UK transposed)";
+  data_ = LargePages(size_t(rows) * nope * bytes, weight_.name);
   weight_.file = stored.file;
   weight_.dtype = as_floats ? DType::F32 : stored.dtype;
   weight_.shape = {rows, nope};
   weight_.data = data_.data();
-  weight_.bytes = data_.size();
+  weight_.bytes = size_t(rows) * nope * bytes;
   linear_ = {&weight_, nullptr, int(rows), nope, block, 0, 0};
 
   std::vector<float> decoded(as_floats ? size_t(latent) : 0);
@@ -47,7 +47,7 @@ TransposedUk::TransposedUk(const Linear& kv_b, int heads, int nope, int v_dim, i
       if (as_floats) decode_row(kv_b, int(row), decoded.data());
       const uint8_t* src = as_floats ? reinterpret_cast<const uint8_t*>(decoded.data())
                                      : stored.data + ((kv_b.row0 + row) * stored_cols + kv_b.col0) * int64_t(bytes);
-      uint8_t* dst = &data_[(int64_t(h) * latent * nope + d) * bytes];  // column d of the head's rows
+      uint8_t* dst = data_.data() + (int64_t(h) * latent * nope + d) * bytes;  // column d of the head's rows
       switch (bytes) {  // element copies of a size known here (R1: 0.5 G of them at load)
         case 1: transpose_column<1>(src, latent, nope, dst); break;
         case 2: transpose_column<2>(src, latent, nope, dst); break;

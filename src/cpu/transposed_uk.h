@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "io/large_pages.h"
 #include "io/safetensors.h"
 #include "model/weights.h"
 
@@ -25,7 +26,7 @@ class TransposedUk {
 
  private:
   int latent_;
-  std::vector<uint8_t> data_;
+  LargePages data_;  // streamed every decode step, like the checkpoint's weights
   std::vector<float> scales_;
   TensorView weight_, scale_inv_;
   Linear linear_;

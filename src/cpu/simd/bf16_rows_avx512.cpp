@@ -1,27 +1,12 @@
 // The fast row kernels with AVX512-BF16 (bf16_kernels.h). Compiled with -mavx512f -mavx512bw
-// -mavx512vl -mavx512bf16; only called after dispatch.cpp has checked the CPU.
+// -mavx512vl -mavx512vbmi -mavx512bf16; only called after dispatch.cpp has checked the CPU.
 #include <immintrin.h>
 
 #include "cpu/simd/bf16_kernels.h"
+#include "cpu/simd/fp8_vbmi.h"
 
 namespace r1::simd {
 namespace {
-
-// 32 e4m3 codes → 32 BF16 values, exactly. A code sign-extended to 16 bits and shifted left by
-// 4 has its exponent and mantissa where BF16 keeps them and its sign in bit 15; adding 120 to
-// the exponent turns e4m3's bias (7) into BF16's (127). Codes with a zero exponent (zero and
-// the subnormals m · 2^-9) have no such form and come from a table. Codes 0x7F/0xFF (NaN in
-// e4m3, absent from checkpoints) read as ±480.
-__m512i widen_fp8(__m256i codes) {
-  const __m512i wide = _mm512_cvtepi8_epi16(codes);
-  const __mmask32 zero_exponent = _mm512_testn_epi16_mask(wide, _mm512_set1_epi16(0x78));
-  const __m512i magnitude = _mm512_add_epi16(_mm512_and_si512(_mm512_slli_epi16(wide, 4), _mm512_set1_epi16(0x07F0)),
-                                             _mm512_set1_epi16(0x3C00));
-  const __m512i small = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                         0x3C60, 0x3C40, 0x3C20, 0x3C00, 0x3BC0, 0x3B80, 0x3B00, 0);
-  const __m512i fixed = _mm512_mask_permutexvar_epi16(magnitude, zero_exponent, wide, small);
-  return _mm512_ternarylogic_epi32(fixed, wide, _mm512_set1_epi16(int16_t(0x8000)), 0xF8);  // fixed | (wide & sign)
-}
 
 __mmask32 first_lanes(int n) { return n >= 32 ? ~__mmask32(0) : (__mmask32(1) << n) - 1; }
 
@@ -30,8 +15,18 @@ __mmask32 first_lanes(int n) { return n >= 32 ? ~__mmask32(0) : (__mmask32(1) <<
 struct Fp8Rows {
   using Element = uint8_t;
   const uint8_t* row[kBf16TileRows];
-  __m512i load(int r, int i) const { return widen_fp8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row[r] + i))); }
-  __m512i load_tail(int r, int i, int n) const { return widen_fp8(_mm256_maskz_loadu_epi8(first_lanes(n), row[r] + i)); }
+  // e4m3 → BF16 exactly, by table (fp8_vbmi.h): 64 codes in 6 instructions where widening by
+  // integer steps took 7 per 32, and bound batch-1 decode on them rather than on memory.
+  static __m512i widen(__m512i codes) {
+    __m512i pair[2];
+    fp8_to_bf16x2<0>(codes, pair);
+    return pair[0];
+  }
+  __m512i load(int r, int i) const {
+    return widen(_mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row[r] + i))));
+  }
+  __m512i load_tail(int r, int i, int n) const { return widen(_mm512_maskz_loadu_epi8(first_lanes(n), row[r] + i)); }
+  void load64(int r, int i, __m512i* out) const { fp8_to_bf16x2<0>(_mm512_loadu_si512(row[r] + i), out); }
   void prefetch(int r, int64_t i) const { _mm_prefetch(reinterpret_cast<const char*>(row[r] + i), _MM_HINT_T0); }
   static constexpr int kBytes = 1;
 };
@@ -85,6 +80,15 @@ void tile(const Weights& w, const uint16_t* x, int64_t x_stride, int begin, int 
   };
   const int whole_end = end < in ? end : in / kBf16Step * kBf16Step;
   int i = begin;
+  if constexpr (requires(__m512i* out) { w.load64(0, 0, out); })
+    for (; i + 2 * kBf16Step <= whole_end; i += 2 * kBf16Step) {
+      if (ahead)
+        for (int r = 0; r < R; ++r) w.prefetch(r, i + ahead);
+      __m512i pair[R][2], first[R], second[R];
+      for (int r = 0; r < R; ++r) w.load64(r, i, pair[r]), first[r] = pair[r][0], second[r] = pair[r][1];
+      step(first, i);
+      step(second, i + kBf16Step);
+    }
   for (; i < whole_end; i += kBf16Step) {
     if (ahead && (i * Weights::kBytes) % 64 == 0)
       for (int r = 0; r < R; ++r) w.prefetch(r, i + ahead);
@@ -231,6 +235,7 @@ void block_rows(const Rows& w, const Element* data, const float* scales, const f
     // (bench_cpu_rows, 2048 x 7168 FP8, one thread: 16 tokens 0.42 -> 0.59 of the BF16 peak,
     // 48 tokens 0.50 -> 0.57; even at 96).
     const bool direct_tiles = tile_tokens <= kDirectTokens;
+    const int64_t ahead = prefetch_ahead(kBf16TileRows * stride * int64_t(sizeof(Element))) / int64_t(sizeof(Element));
     const int group = direct_tiles ? kBf16TileRows : kGroupRows;
     for (int o = begin; o < end; o += group) {
       const int rows = end - o < group ? end - o : group;
@@ -238,14 +243,15 @@ void block_rows(const Rows& w, const Element* data, const float* scales, const f
       if (direct_tiles) {
         Weights direct;
         for (int r = 0; r < kBf16TileRows; ++r) direct.row[r] = data + int64_t(o + (r < rows ? r : 0)) * stride;
-        // The same columns of the next tile's rows are asked for while these stream: the tile's
-        // four streams alone leave too few loads in flight, and a tile would start cold.
+        // The same columns of the next tile's rows (or further: kernels.h's prefetch_ahead) are
+        // asked for while these stream: the tile's four streams alone leave too few loads in
+        // flight, and a tile would start cold.
         // (bench_cpu_rows, one thread, FP8 from memory: 2 KB ahead in the same rows 21-25 GB/s,
         // the next tile's rows 28-37 GB/s).
         for (int g = 0; g < tile_tokens; g += kTileTokensMax)
           tile_rows_tokens(rows, tile_tokens - g < kTileTokensMax ? tile_tokens - g : kTileTokensMax, direct,
                            {xs + int64_t(g) * padded, padded, 0, in, in, nullptr, out + int64_t(g) * w.out, w.out,
-                            g == 0 ? kBf16TileRows * stride : 0});
+                            g == 0 ? ahead : 0});
         continue;
       }
       GroupWeights<Weights> rows_of_group{data + int64_t(o) * stride, stride};

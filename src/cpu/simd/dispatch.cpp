@@ -8,7 +8,7 @@ namespace r1::simd {
 extern const Kernels kPortableKernels;
 extern const Bf16Kernels kPortableBf16Kernels;
 #if defined(R1_HAVE_X86_KERNELS)
-extern const Kernels kAvx2Kernels, kAvx512Kernels;
+extern const Kernels kAvx2Kernels, kAvx512Kernels, kAvx512VbmiKernels;
 extern const Bf16Kernels kAvx512Bf16Kernels;
 #endif
 
@@ -23,6 +23,8 @@ const Kernels* kernels_for(Isa isa) {
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                      __builtin_cpu_supports("avx512vl")
                  ? &kAvx512Kernels : nullptr;
+    case Isa::avx512_vbmi:
+      return kernels_for(Isa::avx512) && __builtin_cpu_supports("avx512vbmi") ? &kAvx512VbmiKernels : nullptr;
 #endif
     default: return nullptr;
   }
@@ -33,14 +35,17 @@ const Bf16Kernels* bf16_kernels_for(Isa isa) {
     case Isa::portable: return &kPortableBf16Kernels;
 #if defined(R1_HAVE_X86_KERNELS)
     case Isa::avx512:
-      return kernels_for(Isa::avx512) && __builtin_cpu_supports("avx512bf16") ? &kAvx512Bf16Kernels : nullptr;
+      // VBMI too: the fast kernels widen FP8 by table (fp8_vbmi.h). Every CPU with AVX512-BF16
+      // has it but Cooper Lake, which then runs the exact kernels.
+      return kernels_for(Isa::avx512_vbmi) && __builtin_cpu_supports("avx512bf16") ? &kAvx512Bf16Kernels : nullptr;
 #endif
     default: return nullptr;
   }
 }
 
 const Kernels& best_kernels() {
-  static const Kernels* best = kernels_for(Isa::avx512) ? kernels_for(Isa::avx512)
+  static const Kernels* best = kernels_for(Isa::avx512_vbmi) ? kernels_for(Isa::avx512_vbmi)
+                               : kernels_for(Isa::avx512) ? kernels_for(Isa::avx512)
                                : kernels_for(Isa::avx2) ? kernels_for(Isa::avx2)
                                                         : &kPortableKernels;
   return *best;

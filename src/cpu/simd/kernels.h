@@ -9,7 +9,8 @@
 
 namespace r1::simd {
 
-enum class Isa { portable, avx2, avx512 };
+// avx512_vbmi: AVX-512 plus VBMI's byte permutes, which decode FP8 by table (fp8_vbmi.h).
+enum class Isa { portable, avx2, avx512, avx512_vbmi };
 
 enum class WeightType { f32, bf16, f16, fp8 };
 
@@ -47,6 +48,14 @@ constexpr int kPanelRows = 128, kMaxTileTokens = 8;
 // The fast kernels (bf16_rows_avx512.cpp) take the same bound for their own direct tiles.
 constexpr int kDirectTokens = 48;
 constexpr size_t kDirectFloats = size_t(256) << 10;
+// A tile streaming from memory asks for the same columns of the rows this many bytes ahead, or
+// more: the next tile's (R1's rows are 2-18 KB), else as many tiles on as reach it (short rows,
+// like W_UK transposed's 128 bytes, would otherwise ask for lines only a few hundred bytes on,
+// too close to arrive in time).
+constexpr int64_t kMinPrefetchBytes = 4096;
+constexpr int64_t prefetch_ahead(int64_t tile_bytes) {
+  return (kMinPrefetchBytes + tile_bytes - 1) / tile_bytes * tile_bytes;
+}
 // One token always (decode has no reuse to gain from a panel).
 constexpr bool direct_product(int tokens, int in) {
   return tokens == 1 || (tokens <= kDirectTokens && size_t(tokens) * size_t(padded(in)) <= kDirectFloats);
@@ -81,7 +90,8 @@ constexpr int kFmaFlopsPerRound = 2 * 12;
 
 // The kernels of `isa`, or nullptr when this build or this CPU lacks it.
 const Kernels* kernels_for(Isa isa);
-// The widest set this CPU runs (AVX-512, else AVX2, else the portable reference).
+// The widest set this CPU runs (AVX-512 with VBMI, else AVX-512, else AVX2, else the portable
+// reference).
 const Kernels& best_kernels();
 
 }  // namespace r1::simd

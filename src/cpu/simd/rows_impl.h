@@ -209,12 +209,12 @@ void rows_typed_direct(const Rows& w, const float* x, int tokens, int begin, int
       for (int t = 0; t < tokens; ++t)
         scale_columns(w, row_scales(w, o), x + int64_t(t) * w.in, 0, w.in, scratch + t * x_stride);
     const float* xs = T == WeightType::fp8 ? scratch : x;
-    // The first group streams the tile from memory and asks for the next tile's rows.
-    const int64_t ahead = int64_t(R) * (w.stride ? w.stride : w.in) * weight_bytes(T);
+    // The first group streams the tile from memory and asks for the rows ahead (kernels.h).
+    const int64_t row_bytes = (w.stride ? w.stride : w.in) * weight_bytes(T), ahead = prefetch_ahead(R * row_bytes);
     for (; o + R <= run_end; o += R)
       for (int t0 = 0; t0 < tokens; t0 += NT)
         dot_rows_group<V, T, R>(w, xs + t0 * x_stride, x_stride, tokens - t0, o, y + int64_t(t0) * w.out,
-                                t0 == 0 && o + 2 * R <= end ? ahead : 0);
+                                t0 == 0 && (o + R) * row_bytes + ahead <= end * row_bytes ? ahead : 0);
     for (; o < run_end; ++o)
       for (int t0 = 0; t0 < tokens; t0 += NT)
         dot_rows_group<V, T, 1>(w, xs + t0 * x_stride, x_stride, tokens - t0, o, y + int64_t(t0) * w.out, 0);
