@@ -56,15 +56,16 @@ void fill_weights(LargePages& weights) {
 }
 
 // Batch-1 decode as the engine runs it: one token against 1.8 GB of rows split over every
-// thread of a pool (lm_head's shape in BF16, the same bytes of FP8), in GB/s and as a fraction
+// thread of a pool (lm_head's shape in BF16, the same bytes of FP8; --rows and --in give
+// another FP8 shape, BF16 with half the rows), in GB/s and as a fraction
 // of the read probe (bandwidth.h's, over its own 2 GiB). The machine's bandwidth drifts from
 // minute to minute here, so each trial times a pass of the probe, then of each kernel, and
 // every figure is the best of its trials.
-void pool_decode(const Kernels& k, int in) {
+void pool_decode(const Kernels& k, int in, int fp8_rows) {
   ThreadPool pool(0);
   const Bf16Kernels* fast = bf16_kernels_for(Isa::avx512);
   for (WeightType type : {WeightType::fp8, WeightType::bf16}) {
-    const int out = type == WeightType::fp8 ? 2 * 129280 : 129280;
+    const int out = type == WeightType::fp8 ? fp8_rows : fp8_rows / 2;
     const size_t bytes = size_t(out) * in * (type == WeightType::fp8 ? 1 : 2);
     LargePages weights(bytes, "weights");
     fill_weights(weights);
@@ -116,7 +117,7 @@ int main(int argc, char** argv) {
     if (!isa_name.empty() && k->name != isa_name) fail("--isa {}: not available on this CPU", isa_name);
     const int in = 7168;
     std::vector<float> x(in, 0.5f), scratch(scratch_floats(in));
-    if (pool_only) return pool_decode(*k, in), 0;
+    if (pool_only) return pool_decode(*k, app.count("--in") ? gemm_in : in, app.count("--rows") ? gemm_rows : 2 * 129280), 0;
     for (WeightType type : {WeightType::fp8, WeightType::bf16})
       for (int out : {128, 16384}) {  // 0.9 / 117 MB of FP8: in the caches, and far beyond them
         const size_t bytes = size_t(out) * in * (type == WeightType::fp8 ? 1 : 2);

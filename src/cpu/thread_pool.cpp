@@ -1,11 +1,39 @@
 #include "cpu/thread_pool.h"
 
+#include <chrono>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace r1 {
 
 namespace {
 void run_range(const std::function<void(int, int, int)>& fn, int n, int parts, int index) {
   int begin = int(int64_t(n) * index / parts), end = int(int64_t(n) * (index + 1) / parts);
   if (begin < end) fn(begin, end, index);
+}
+
+void relax() {
+#if defined(__x86_64__)
+  _mm_pause();
+#endif
+}
+
+// Polls done() for up to `microseconds`, yielding the core between looks (another runnable
+// thread, of this program or another, gets it at once); whether it came true.
+template <typename Done>
+bool poll(Done&& done, int microseconds) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(microseconds);
+  for (int k = 0;; ++k) {
+    if (done()) return true;
+    if (k < 64) {
+      relax();
+      continue;
+    }
+    std::this_thread::yield();
+    if (std::chrono::steady_clock::now() > until) return done();
+  }
 }
 }  // namespace
 
@@ -18,6 +46,7 @@ ThreadPool::~ThreadPool() {
   {
     std::lock_guard lock(mutex_);
     stop_ = true;
+    generation_.fetch_add(1, std::memory_order_release);
   }
   start_.notify_all();
   for (auto& t : workers_) t.join();
@@ -29,35 +58,44 @@ void ThreadPool::parallel_for(int n, const std::function<void(int, int, int)>& f
     return;
   }
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(mutex_);  // a worker going to sleep checks generation_ under it
     job_ = &fn;
     job_size_ = n;
-    pending_ = int(workers_.size());
-    ++generation_;
+    pending_.store(int(workers_.size()), std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
   }
   start_.notify_all();
   run_range(fn, n, size(), 0);
-  std::unique_lock lock(mutex_);
-  done_.wait(lock, [this] { return pending_ == 0; });
+  auto finished = [this] { return pending_.load(std::memory_order_acquire) == 0; };
+  if (!poll(finished, kSpinMicroseconds)) {
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, finished);
+  }
   job_ = nullptr;
 }
 
 void ThreadPool::worker_loop(int index) {
   long seen = 0;
   for (;;) {
+    auto started = [&] { return generation_.load(std::memory_order_acquire) != seen; };
+    if (!poll(started, kSpinMicroseconds)) {
+      std::unique_lock lock(mutex_);
+      start_.wait(lock, started);
+    }
+    seen = generation_.load(std::memory_order_acquire);
     const std::function<void(int, int, int)>* job;
     int n;
     {
-      std::unique_lock lock(mutex_);
-      start_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      std::lock_guard lock(mutex_);
       if (stop_) return;
-      seen = generation_;
       job = job_;
       n = job_size_;
     }
     run_range(*job, n, size(), index);
-    std::lock_guard lock(mutex_);
-    if (--pending_ == 0) done_.notify_one();
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard lock(mutex_);  // the caller checks pending_ under it before it sleeps
+      done_.notify_one();
+    }
   }
 }
 
