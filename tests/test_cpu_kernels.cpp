@@ -12,7 +12,6 @@
 
 #include "cpu/linear.h"
 #include "cpu/simd/kernels.h"
-#include "cpu/transposed_uk.h"
 #include "cpu/vector_math.h"
 #include "random_weights.h"
 
@@ -205,44 +204,48 @@ TEST(CpuKernels, ExpApproxIsWithinTwoUlp) {
   EXPECT_TRUE(std::isfinite(exp_approx(1000.0f)));
 }
 
-// The transposed W_UK of each head holds, value for value, the columns of the head's W_UK rows
-// in kv_b (scales applied): FP8 keeping its codes on the largest blocks that transpose, float32
-// where none do, BF16 as stored; for the whole kv_b and for a shard of its heads.
-TEST(CpuKernels, TransposedUkHoldsEachHeadsColumns) {
+// The column product (the weight's rows summed: W_UK absorbing queries) of every SIMD set gives
+// the portable reference's bits (one FMA chain per output over the rows in order), for every
+// weight type, widths off the vector and block sizes, one and several tokens, and a view that
+// starts inside an FP8 block in both directions; and it is the product (double reference).
+TEST(CpuKernels, ColumnsMatchReferenceBitForBit) {
   std::mt19937 rng(5);
-  struct Shape { WeightType type; int heads, nope, v_dim, latent; };
-  for (const Shape& s : {Shape{WeightType::fp8, 3, 32, 32, 64},     // blocks of 64
-                         Shape{WeightType::fp8, 3, 16, 32, 80},     // blocks of 16
-                         Shape{WeightType::fp8, 2, 160, 32, 64},    // W_UK rows across kv_b blocks
-                         Shape{WeightType::fp8, 2, 8, 16, 48},      // (nope + v) % 16 != 0: float32
-                         Shape{WeightType::bf16, 3, 16, 16, 40}}) {
-    const int rows = s.heads * (s.nope + s.v_dim);
-    Matrix m = random_matrix(s.type, rows, s.latent, rng);
-    TensorView weight, scales;
-    weight.dtype = s.type == WeightType::fp8 ? DType::F8_E4M3 : DType::BF16;
-    weight.shape = {rows, s.latent};
-    weight.data = m.data.data();
-    scales.shape = {(rows + 127) / 128, (s.latent + 127) / 128};
-    scales.data = reinterpret_cast<const uint8_t*>(m.scales.data());
-    const Linear kv_b{&weight, s.type == WeightType::fp8 ? &scales : nullptr, rows, s.latent,
-                      s.type == WeightType::fp8 ? 128 : 0};
-    for (int first_head : {0, 1}) {  // the whole model, and a rank holding the heads from 1 on
-      const int heads = s.heads - first_head, per_head = s.nope + s.v_dim;
-      const Linear shard = output_slice(kv_b, first_head * per_head, s.heads * per_head);
-      const TransposedUk uk(shard, heads, s.nope, s.v_dim, s.latent);
-      std::vector<float> column(s.nope), stored(s.latent);
-      for (int h = 0; h < heads; ++h) {
-        ASSERT_EQ(uk.head(h).out, s.latent);
-        for (int c = 0; c < s.latent; ++c) {
-          decode_row(uk.head(h), c, column.data());
-          for (int d = 0; d < s.nope; ++d) {
-            decode_row(shard, h * per_head + d, stored.data());
-            ASSERT_EQ(column[d], stored[c]) << "type " << int(s.type) << " nope " << s.nope << " head " << h << " c " << c;
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  const Kernels& ref = *kernels_for(Isa::portable);
+  for (WeightType type : kTypes)
+    for (auto [rows, cols] : {std::array{1, 1}, std::array{5, 15}, std::array{128, 64}, std::array{130, 129},
+                              std::array{64, 300}, std::array{128, 512}})
+      for (int tokens : {1, 3, 7, 13}) {
+        const int stored_rows = rows + 70, stored_cols = cols + 45;
+        Matrix m = random_matrix(type, stored_rows, stored_cols, rng);
+        const int bytes = type == WeightType::f32 ? 4 : type == WeightType::fp8 ? 1 : 2;
+        for (auto [row0, col0] : {std::array{0, 0}, std::array{70, 45}}) {
+          Rows view = m.rows;
+          view.data = m.data.data() + (int64_t(row0) * stored_cols + col0) * bytes;
+          view.out = rows, view.in = cols, view.stride = stored_cols, view.row0 = row0, view.col0 = col0;
+          std::vector<float> x(size_t(tokens) * rows), want(size_t(tokens) * cols), scratch(column_scratch_floats(view, tokens));
+          for (float& v : x) v = value(rng);
+          ref.columns(view, x.data(), tokens, want.data(), scratch.data());
+          std::vector<float> decoded(size_t(rows) * padded(cols));
+          for (int r = 0; r < rows; ++r) ref.decode_row(view, r, decoded.data() + size_t(r) * padded(cols));
+          for (int t = 0; t < tokens; ++t)
+            for (int c = 0; c < cols; ++c) {
+              double exact = 0, magnitude = 0;
+              for (int r = 0; r < rows; ++r) {
+                const double term = double(decoded[size_t(r) * padded(cols) + c]) * x[size_t(t) * rows + r];
+                exact += term, magnitude += std::fabs(term);
+              }
+              ASSERT_NEAR(want[size_t(t) * cols + c], exact, 1e-6 * magnitude + 1e-30) << "type " << int(type);
+            }
+          for (const Kernels* k : simd_sets()) {
+            std::vector<float> got(want.size(), std::nanf(""));
+            k->columns(view, x.data(), tokens, got.data(), scratch.data());
+            for (size_t i = 0; i < want.size(); ++i)
+              ASSERT_EQ(got[i], want[i]) << k->name << " type " << int(type) << " rows " << rows << " cols " << cols
+                                         << " tokens " << tokens << " view at " << row0 << "," << col0 << " i " << i;
           }
         }
       }
-    }
-  }
 }
 
 }  // namespace

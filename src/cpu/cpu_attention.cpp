@@ -5,7 +5,6 @@
 #include "common/error.h"
 #include "cpu/cpu_backend.h"
 #include "cpu/linear.h"
-#include "cpu/transposed_uk.h"
 #include "cpu/vector_math.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -99,8 +98,9 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
   o_latent_.resize(size_t(n) * heads * latent_dim);
   attn_out_.resize(size_t(n) * heads * v_dim);
 
-  // Both products of a head run as row products on one thread (tokens gathered to [n][in]).
-  const TransposedUk& w_uk = *uk_[layer];
+  // Both products of a head run on one thread (tokens gathered to [n][in]): W_UK's rows (kv_b's
+  // first nope rows of the head) are the queries' dimensions, a column product; W_UV's (the
+  // next v_dim) are the values', a row product.
   pool_.parallel_for(heads, [&](int begin, int end, int) {
     thread_local std::vector<float> q_nope, absorbed;
     q_nope.resize(size_t(n) * nope);
@@ -108,7 +108,8 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
     for (int h = begin; h < end; ++h) {
       for (int t = 0; t < n; ++t)
         std::copy_n(q_.data() + (int64_t(t) * heads + h) * qk_dim, nope, q_nope.data() + int64_t(t) * nope);
-      linear_here(w_uk.head(h), q_nope.data(), n, absorbed.data());
+      const int w_uk = h * (nope + v_dim);
+      columns_here(output_slice(lw.kv_b, w_uk, w_uk + nope), q_nope.data(), n, absorbed.data());
       for (int t = 0; t < n; ++t) {
         const float* q_head = q_.data() + (int64_t(t) * heads + h) * qk_dim;
         float* row = q_absorbed_.data() + (int64_t(t) * heads + h) * cache_dim;

@@ -48,10 +48,6 @@ CpuBackend::CpuBackend(const ModelConfig& config, ModelWeights shard, int thread
     norms_.push_back({decode_vector(l.input_layernorm), decode_vector(l.post_attention_layernorm),
                       decode_vector(l.q_a_layernorm), decode_vector(l.kv_a_layernorm),
                       decode_vector(l.router_bias)});
-  const int heads = rank().heads.size();
-  for (const LayerWeights& l : weights.layers)
-    uk_.push_back(std::make_unique<TransposedUk>(l.kv_b, heads, config.qk_nope_head_dim, config.v_head_dim,
-                                                 config.kv_lora_rank));
   final_norm_ = decode_vector(weights.norm);
   for (int i = 0; i < config.qk_rope_head_dim / 2; ++i)
     rope_frequencies_.push_back(rope_frequency(config.rope, i));

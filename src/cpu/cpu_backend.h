@@ -4,12 +4,11 @@
 // combines partial results through the communicator inside the ops (src/dist/plan.h).
 #pragma once
 
-#include <memory>
 #include <vector>
 
 #include "cpu/simd/bf16_kernels.h"
 #include "cpu/thread_pool.h"
-#include "cpu/transposed_uk.h"
+#include "io/large_pages.h"
 #include "dist/communicator.h"
 #include "dist/plan.h"
 #include "model/backend.h"
@@ -76,17 +75,18 @@ class CpuBackend final : public Backend {
   const Batch* batch_ = nullptr;  // the batch of the forward call in progress
   std::vector<Route>* routes_ = nullptr;
   std::vector<LayerNorms> norms_;
-  std::vector<std::unique_ptr<TransposedUk>> uk_;  // each layer's W_UK, for the query absorption
   std::vector<float> final_norm_;
   std::vector<float> rope_frequencies_;  // [qk_rope_head_dim / 2]
   // [layers][pages][page_size][kv_cache_dim], and each sequence's page list.
-  std::vector<float> cache_;
+  LargeVector<float> cache_;
   int num_pages_ = 0, page_size_ = 0;
   std::vector<std::vector<int>> sequence_pages_;
-  std::vector<std::vector<float>> activations_;
-  // Scratch reused across calls so the decode loop does not allocate once warmed up.
-  std::vector<float> q_latent_, q_, kv_, q_absorbed_, o_latent_, attn_out_, gate_, up_, router_logits_, gathered_,
-      expert_out_, rank_logits_, padded_logits_, gathered_logits_, route_weights_, route_scratch_;
+  std::vector<LargeVector<float>> activations_;
+  // Scratch reused across calls so the decode loop does not allocate once warmed up; in large
+  // pages, as a long prompt's make them hundreds of MB (io/large_pages.h).
+  LargeVector<float> q_latent_, q_, kv_, q_absorbed_, o_latent_, attn_out_, gate_, up_, gathered_, expert_out_,
+      rank_logits_, padded_logits_, gathered_logits_;
+  std::vector<float> router_logits_, route_weights_, route_scratch_;
   std::vector<int> chosen_;
   std::vector<std::vector<int>> copies_;
 };

@@ -26,6 +26,10 @@ void linear(ThreadPool& pool, const Linear& w, const float* x, int tokens, float
 // The same product on the calling thread alone, for callers that split the work their own way
 // (attention: by heads).
 void linear_here(const Linear& w, const float* x, int tokens, float* y);
+// y[t][c] = Σ_r x[t][r] · W[r][c] for t < tokens (x [tokens, w.out], y [tokens, w.in]): the
+// weight's rows as the summed index, on the calling thread (attention: W_UK absorbing a head's
+// queries, read in place in kv_b).
+void columns_here(const Linear& w, const float* x, int tokens, float* y);
 // The same for rows that are not a checkpoint's weights (the attention's cached latents).
 void rows_here(const simd::Rows& w, const float* x, int tokens, float* y);
 

@@ -70,6 +70,11 @@ constexpr size_t scratch_floats(int in) {
   return multi > direct ? multi : direct;
 }
 
+// The column product's scratch (FP8: each token's activations times one block column of scales).
+constexpr size_t column_scratch_floats(const Rows& w, int tokens) {
+  return w.type == WeightType::fp8 ? size_t(tokens) * size_t(w.out) : 0;
+}
+
 struct Kernels {
   Isa isa;
   const char* name;
@@ -77,6 +82,12 @@ struct Kernels {
   // scratch: scratch_floats(w.in) floats. Each weight byte is read once whatever `tokens` is, and each
   // output's summation order (kChunk) depends neither on `tokens` nor on [begin, end): batch invariance.
   void (*rows)(const Rows& w, const float* x, int tokens, int begin, int end, float* y, float* scratch);
+  // y[t · w.in + c] = Σ_r x[t · w.out + r] · W[r][c] for c < w.in, t < tokens: the weight's rows
+  // as the summed index (W_UK absorbing queries: kv_b's rows are the query's dimensions). Each
+  // output is one chain of FMAs over r in order, a vector lane per output column, so every kernel
+  // set and every number of tokens gives the same bits. FP8 as in `rows` (e4m3 · fl(x · scale)).
+  // scratch: column_scratch_floats(w, tokens) floats.
+  void (*columns)(const Rows& w, const float* x, int tokens, float* y, float* scratch);
   // Row `row` of W as float32 into out[0, w.in).
   void (*decode_row)(const Rows& w, int row, float* out);
   // Σ p[0..n) with independent vector accumulators: the bandwidth probe's read (n % 128 == 0).

@@ -11,6 +11,8 @@ struct Avx2 {
   static constexpr int W = 8;
   // 12 accumulators, 3 weight vectors and an activation vector: the 16 registers.
   static constexpr int kTileRows = 3, kTileTokens = 4;
+  // 8 accumulators, 4 weight vectors and a broadcast.
+  static constexpr int kColumnTokens = 2, kColumnVectors = 4, kColumnVectorsOneToken = 4;
   using F = __m256;
   static F zero() { return _mm256_setzero_ps(); }
   static F load(const float* p) { return _mm256_loadu_ps(p); }
@@ -48,7 +50,7 @@ struct Avx2 {
 
 }  // namespace
 
-extern const Kernels kAvx2Kernels = {Isa::avx2, "avx2", rows<Avx2>, decode_row<Avx2>, read_sum<Avx2>, fma_loop<Avx2>,
+extern const Kernels kAvx2Kernels = {Isa::avx2, "avx2", rows<Avx2>, columns<Avx2>, decode_row<Avx2>, read_sum<Avx2>, fma_loop<Avx2>,
                                  Avx2::W};
 
 }  // namespace r1::simd

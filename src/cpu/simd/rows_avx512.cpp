@@ -5,7 +5,7 @@
 
 namespace r1::simd {
 
-extern const Kernels kAvx512Kernels = {Isa::avx512, "avx512", rows<Avx512>, decode_row<Avx512>, read_sum<Avx512>,
+extern const Kernels kAvx512Kernels = {Isa::avx512, "avx512", rows<Avx512>, columns<Avx512>, decode_row<Avx512>, read_sum<Avx512>,
                                    fma_loop<Avx512>, Avx512::W};
 
 }  // namespace r1::simd

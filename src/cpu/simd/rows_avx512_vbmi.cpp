@@ -16,7 +16,7 @@ struct Avx512Vbmi : Avx512 {
 
 }  // namespace
 
-extern const Kernels kAvx512VbmiKernels = {Isa::avx512_vbmi, "avx512-vbmi", rows<Avx512Vbmi>, decode_row<Avx512Vbmi>,
+extern const Kernels kAvx512VbmiKernels = {Isa::avx512_vbmi, "avx512-vbmi", rows<Avx512Vbmi>, columns<Avx512Vbmi>, decode_row<Avx512Vbmi>,
                                        read_sum<Avx512Vbmi>, fma_loop<Avx512Vbmi>, Avx512Vbmi::W};
 
 }  // namespace r1::simd

@@ -3,8 +3,9 @@
 //   F (vector of W floats), zero(), load(const float*) (unaligned), store(float*, F),
 //   fma(a, b, acc), add(a, b), mul(a, b), set1(float), reduce(F) (the sum of the lanes by
 //   halving: lane l + lane l + W/2, then l + W/4, ...), decoders of W weights: fp8(codes)
-//   (e4m3 · 2^-8), bf16(bits), f16(bits), and the register tile of the multi-token product:
-//   kTileRows × kTileTokens accumulators.
+//   (e4m3 · 2^-8), bf16(bits), f16(bits), the register tile of the multi-token product:
+//   kTileRows × kTileTokens accumulators, and the column product's: kColumnTokens ×
+//   kColumnVectors (one token: kColumnVectorsOneToken), multiples of 4 vectors.
 // Everything here has internal linkage (anonymous namespace) so that no copy compiled with one
 // ISA's flags is shared with another translation unit.
 #pragma once
@@ -401,6 +402,103 @@ void rows_typed(const Rows& w, const float* x, int tokens, int begin, int end, f
     rows_typed_direct<V, T>(w, x, tokens, begin, end, y, scratch);
   else
     rows_typed_tokens<V, T>(w, x, tokens, begin, end, y, scratch);
+}
+
+// The column product (Kernels::columns) over columns [c0, c0 + ncols) for NT tokens (xs: the
+// first's activations, FP8 already scaled, xs_stride apart): NV vectors of columns × NT tokens of
+// accumulators, a row of weights decoded once per group of tokens and broadcast against each
+// token's value for that row. `ahead`: bytes further down the rows to ask for (0: none).
+template <class V, WeightType T, int NT, int NV>
+void column_tile(const Rows& w, const float* xs, int64_t xs_stride, int c0, int ncols, float* y, int64_t ahead) {
+  constexpr int W = V::W, bytes = weight_bytes(T);
+  using F = typename V::F;
+  F acc[NT][NV];
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 8
+    for (int k = 0; k < NV; ++k) acc[t][k] = V::zero();
+  const bool whole = ncols == NV * W;
+  for (int r = 0; r < w.out; ++r) {
+    const uint8_t* row = row_data<T>(w, r);
+    if (ahead) __builtin_prefetch(row + int64_t(c0) * bytes + ahead, 0, 3);
+    F wv[NV];
+    if (whole) {
+#pragma GCC unroll 2
+      for (int k = 0; k < NV; k += 4) decode4<V, T>(row + int64_t(c0 + k * W) * bytes, wv + k);
+    } else {
+      for (int k = 0; k < NV; ++k) wv[k] = k * W < ncols ? load_weights<V, T>(row, c0 + k * W, c0 + ncols) : V::zero();
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) {
+      const F xv = V::set1(xs[t * xs_stride + r]);
+#pragma GCC unroll 8
+      for (int k = 0; k < NV; ++k) acc[t][k] = V::fma(wv[k], xv, acc[t][k]);
+    }
+  }
+  for (int t = 0; t < NT; ++t)
+    for (int k = 0; k < NV && k * W < ncols; ++k) {
+      float* out = y + int64_t(t) * w.in + c0 + k * W;
+      if ((k + 1) * W <= ncols) {
+        V::store(out, acc[t][k]);
+      } else {
+        alignas(64) float part[W];
+        V::store(part, acc[t][k]);
+        for (int l = 0; l < ncols - k * W; ++l) out[l] = part[l];
+      }
+    }
+}
+
+// column_tile with exactly `tokens` ≤ NT tokens.
+template <class V, WeightType T, int NT, int NV>
+void column_group(const Rows& w, const float* xs, int64_t xs_stride, int tokens, int c0, int ncols, float* y, int64_t ahead) {
+  if constexpr (NT > 1)
+    if (tokens < NT) return column_group<V, T, NT - 1, NV>(w, xs, xs_stride, tokens, c0, ncols, y, ahead);
+  column_tile<V, T, NT, NV>(w, xs, xs_stride, c0, ncols, y, ahead);
+}
+
+// Column blocks of V::kColumnVectors vectors (twice as many for one token, whose chains are too
+// few to hide the FMA latency otherwise) within one FP8 block column at a time, groups of
+// V::kColumnTokens tokens.
+template <class V, WeightType T>
+void columns_typed(const Rows& w, const float* x, int tokens, float* y, float* scratch) {
+  constexpr int W = V::W, NT = V::kColumnTokens, NV = V::kColumnVectors, NV1 = V::kColumnVectorsOneToken;
+  for (int c0 = 0; c0 < w.in;) {
+    int c1 = w.in;
+    const float* xs = x;
+    if constexpr (T == WeightType::fp8) {
+      c1 = std::min(w.in, ((w.col0 + c0) / w.block + 1) * w.block - w.col0);
+      const float* scales = w.scales + (w.col0 + c0) / w.block;
+      for (int t = 0; t < tokens; ++t)
+        for (int r = 0; r < w.out; ++r)
+          scratch[int64_t(t) * w.out + r] =
+              x[int64_t(t) * w.out + r] * (scales[int64_t((w.row0 + r) / w.block) * w.scale_cols] * kFp8Unit);
+      xs = scratch;
+    }
+    const int64_t ahead = 8 * (w.stride ? w.stride : w.in) * weight_bytes(T);  // 8 rows on
+    for (int c = c0; c < c1;) {
+      const int ncols = std::min(c1 - c, (tokens == 1 ? NV1 : NV) * W);
+      for (int t0 = 0; t0 < tokens; t0 += NT) {
+        const float* xt = xs + int64_t(t0) * w.out;
+        float* yt = y + int64_t(t0) * w.in;
+        if (tokens == 1)
+          column_tile<V, T, 1, NV1>(w, xt, w.out, c, ncols, yt, ahead);
+        else
+          column_group<V, T, NT, NV>(w, xt, w.out, tokens - t0, c, ncols, yt, t0 == 0 ? ahead : 0);
+      }
+      c += ncols;
+    }
+    c0 = c1;
+  }
+}
+
+template <class V>
+void columns(const Rows& w, const float* x, int tokens, float* y, float* scratch) {
+  switch (w.type) {
+    case WeightType::f32: return columns_typed<V, WeightType::f32>(w, x, tokens, y, scratch);
+    case WeightType::bf16: return columns_typed<V, WeightType::bf16>(w, x, tokens, y, scratch);
+    case WeightType::f16: return columns_typed<V, WeightType::f16>(w, x, tokens, y, scratch);
+    case WeightType::fp8: return columns_typed<V, WeightType::fp8>(w, x, tokens, y, scratch);
+  }
 }
 
 template <class V>

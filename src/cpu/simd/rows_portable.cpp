@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "cpu/dot.h"
 #include "cpu/simd/kernels.h"
@@ -42,6 +43,31 @@ void rows(const Rows& w, const float* x, int tokens, int begin, int end, float* 
   }
 }
 
+// One FMA chain per output over the rows in order, as the SIMD kernels' lanes run it: the
+// same bits. FP8: (e4m3 · 2^-8) · fl(x · scale · 2^8), the kernels' form of e4m3 · x · scale.
+void columns(const Rows& w, const float* x, int tokens, float* y, float* scratch) {
+  std::vector<float> row(size_t(w.in));
+  std::fill(y, y + int64_t(tokens) * w.in, 0.0f);
+  for (int r = 0; r < w.out; ++r) {
+    const int64_t first = int64_t(r) * (w.stride ? w.stride : w.in);
+    if (w.type != WeightType::fp8) {
+      decode_row(w, r, row.data());
+      for (int t = 0; t < tokens; ++t)
+        for (int c = 0; c < w.in; ++c)
+          y[int64_t(t) * w.in + c] = std::fma(row[c], x[int64_t(t) * w.out + r], y[int64_t(t) * w.in + c]);
+      continue;
+    }
+    const uint8_t* codes = static_cast<const uint8_t*>(w.data) + first;
+    const float* scales = w.scales + int64_t((w.row0 + r) / w.block) * w.scale_cols;
+    for (int t = 0; t < tokens; ++t)
+      for (int c = 0; c < w.in; ++c) {
+        const float scaled = x[int64_t(t) * w.out + r] * (scales[(w.col0 + c) / w.block] * 256.0f);
+        y[int64_t(t) * w.in + c] = std::fma(e4m3_to_float(codes[c]) * 0x1p-8f, scaled, y[int64_t(t) * w.in + c]);
+      }
+  }
+  (void)scratch;
+}
+
 float read_sum(const float* p, size_t n) {
   float acc[8] = {};
   for (size_t i = 0; i + 8 <= n; i += 8)
@@ -61,6 +87,6 @@ float fma_loop(int64_t iterations) {
 
 }  // namespace
 
-extern const Kernels kPortableKernels = {Isa::portable, "portable", rows, decode_row, read_sum, fma_loop, 1};
+extern const Kernels kPortableKernels = {Isa::portable, "portable", rows, columns, decode_row, read_sum, fma_loop, 1};
 
 }  // namespace r1::simd
