@@ -75,17 +75,18 @@ TEST(CpuKernels, RowsMatchReferenceAtEdgeSizes) {
 
 // Each output's summation order must not depend on the batch nor on how the rows are split
 // between threads: a token alone and the same token among many give the same bits. 18 tokens ×
-// 33 rows × 300 columns: one chunk, a tile of tokens and leftovers; 47 tokens × 20 rows × 700
+// 33 rows × 300 columns: one chunk, a tile of tokens and leftovers; 47 tokens × 20 rows × 1300
 // columns: the weights streamed straight to the register tiles (direct_product) for 7 full
-// groups of tokens and one of 5, over a full and a partial chunk; 70 tokens × 150 rows × 1100
+// groups of tokens and one of 5, over a full and a partial chunk; 70 tokens × 150 rows × 2200
 // columns: full register tiles and leftover tokens and rows, two full kChunk chunks and a
 // partial one, several row panels and an FP8 block row boundary at row 128, the rows split in
 // ranges off the tile and panel sizes.
 TEST(CpuKernels, RowsAreBatchInvariant) {
-  static_assert(direct_product(47, 700) && !direct_product(70, 1100), "both multi-token paths are covered");
+  static_assert(direct_product(47, 1300) && !direct_product(70, 2200), "both multi-token paths are covered");
+  static_assert(1300 > kChunk && 2200 > 2 * kChunk && 2200 < 3 * kChunk, "the chunks the comment names");
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> value(-1.0f, 1.0f);
-  for (auto [out, in, tokens] : {std::array{33, 300, 18}, std::array{20, 700, 47}, std::array{150, 1100, 70}})
+  for (auto [out, in, tokens] : {std::array{33, 300, 18}, std::array{20, 1300, 47}, std::array{150, 2200, 70}})
     for (const Kernels* k : simd_sets())
       for (WeightType type : kTypes) {
         Matrix m = random_matrix(type, out, in, rng);
