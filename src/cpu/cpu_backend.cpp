@@ -127,13 +127,16 @@ void CpuBackend::project(const Linear& w, const float* x, int tokens, float* y) 
     linear(pool_, w, x, tokens, y);
 }
 
+void silu_mul(float* gate, const float* up, size_t n) {
+  for (size_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + exp_approx(-gate[i])) * up[i];
+}
+
 void CpuBackend::run_mlp(const MlpWeights& w, const float* x, int tokens, float* out) {
   const size_t width = size_t(w.gate.out) * tokens;
   gate_.resize(width);
   up_.resize(width);
-  project(w.gate, x, tokens, gate_.data());
-  project(w.up, x, tokens, up_.data());
-  for (size_t i = 0; i < width; ++i) gate_[i] = gate_[i] / (1.0f + exp_approx(-gate_[i])) * up_[i];
+  linear_many(pool_, {{&w.gate, x, tokens, gate_.data()}, {&w.up, x, tokens, up_.data()}}, fast_);
+  silu_mul(gate_.data(), up_.data(), width);
   project(w.down, gate_.data(), tokens, out);
 }
 

@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "cpu/linear.h"
 #include "cpu/simd/bf16_kernels.h"
 #include "cpu/thread_pool.h"
 #include "io/large_pages.h"
@@ -88,6 +89,16 @@ class CpuBackend final : public Backend {
       rank_logits_, padded_logits_, gathered_logits_;
   std::vector<float> router_logits_, route_weights_, route_scratch_;
   std::vector<int> chosen_;
+  // One expert's share of a MoE layer (cpu_moe.cpp): its weights, its input rows, and where its
+  // rows sit in gathered_/expert_out_ (hidden_at) and gate_/up_ (width_at).
+  struct ExpertRun {
+    const MlpWeights* w;
+    const float* x;
+    int tokens;
+    size_t hidden_at, width_at;
+  };
+  std::vector<ExpertRun> expert_runs_;
+  std::vector<LinearJob> expert_jobs_;
   std::vector<std::vector<int>> copies_;
 };
 
@@ -96,5 +107,8 @@ bool fast_numerics_available();
 
 // out = x · rsqrt(mean(x²) + eps) · weight, for one row of n values.
 void rmsnorm_row(const float* x, const float* weight, int n, float eps, float* out);
+
+// gate[i] = silu(gate[i]) · up[i]: the MLPs' activation.
+void silu_mul(float* gate, const float* up, size_t n);
 
 }  // namespace r1

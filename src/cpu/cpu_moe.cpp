@@ -40,29 +40,63 @@ void CpuBackend::moe(int layer, Activation x, Activation out) {
   for (int i = 0; i < n * top_k; ++i) copies_[chosen[i]].push_back(i);
   const std::vector<std::vector<int>>& copies = copies_;
 
-  // Every rank routes every token the same way, and runs only the experts it owns.
-  std::fill(out.data, out.data + int64_t(n) * hidden, 0.0f);
-  for (int e = rank().experts.begin; e < rank().experts.end; ++e) {
-    const int m = int(copies[e].size());
-    if (m == 0) continue;
-    gathered_.resize(size_t(m) * hidden);
-    expert_out_.resize(size_t(m) * hidden);
-    for (int r = 0; r < m; ++r) {
-      const float* src = x.data + int64_t(copies[e][r] / top_k) * hidden;
-      std::copy(src, src + hidden, gathered_.data() + int64_t(r) * hidden);
+  // Every rank routes every token the same way, and runs only the experts it owns: the chosen
+  // ones over the tokens that chose them (gathered), and the shared experts over all tokens.
+  // All their gate and up products go in one dispatch, all their down products in a second.
+  using Run = ExpertRun;
+  std::vector<Run>& runs = expert_runs_;
+  runs.clear();
+  size_t rows = 0, width_rows = 0;
+  for (int e = rank().experts.begin; e < rank().experts.end; ++e)
+    if (const int m = int(copies[e].size()); m > 0) {
+      runs.push_back({&lw.experts[e], nullptr, m, rows * hidden, width_rows});
+      rows += m, width_rows += size_t(m) * lw.experts[e].gate.out;
     }
-    run_mlp(lw.experts[e], gathered_.data(), m, expert_out_.data());
-    for (int r = 0; r < m; ++r) {
+  const size_t routed_rows = rows;
+  if (cfg_.n_shared_experts > 0) {
+    runs.push_back({&lw.shared_experts, x.data, n, rows * hidden, width_rows});
+    rows += n, width_rows += size_t(n) * lw.shared_experts.gate.out;
+  }
+  gathered_.resize(routed_rows * hidden);
+  expert_out_.resize(rows * hidden);
+  gate_.resize(width_rows);
+  up_.resize(width_rows);
+  for (size_t k = 0, e = rank().experts.begin; k < runs.size() && e < size_t(rank().experts.end); ++e) {
+    if (copies[e].empty()) continue;
+    Run& run = runs[k++];
+    run.x = gathered_.data() + run.hidden_at;
+    for (int r = 0; r < run.tokens; ++r) {
+      const float* src = x.data + int64_t(copies[e][r] / top_k) * hidden;
+      std::copy(src, src + hidden, gathered_.data() + run.hidden_at + size_t(r) * hidden);
+    }
+  }
+  std::vector<LinearJob>& jobs = expert_jobs_;
+  jobs.clear();
+  for (const Run& run : runs) {
+    jobs.push_back({&run.w->gate, run.x, run.tokens, gate_.data() + run.width_at});
+    jobs.push_back({&run.w->up, run.x, run.tokens, up_.data() + run.width_at});
+  }
+  linear_many(pool_, jobs, fast_);
+  silu_mul(gate_.data(), up_.data(), width_rows);
+  jobs.clear();
+  for (const Run& run : runs)
+    jobs.push_back({&run.w->down, gate_.data() + run.width_at, run.tokens, expert_out_.data() + run.hidden_at});
+  linear_many(pool_, jobs, fast_);
+
+  std::fill(out.data, out.data + int64_t(n) * hidden, 0.0f);
+  for (size_t k = 0, e = rank().experts.begin; e < size_t(rank().experts.end); ++e) {
+    if (copies[e].empty()) continue;
+    const Run& run = runs[k++];
+    for (int r = 0; r < run.tokens; ++r) {
       const int copy = copies[e][r];
       float* dst = out.data + int64_t(copy / top_k) * hidden;
-      const float* src = expert_out_.data() + int64_t(r) * hidden;
+      const float* src = expert_out_.data() + run.hidden_at + size_t(r) * hidden;
       for (int i = 0; i < hidden; ++i) dst[i] += weights[copy] * src[i];
     }
   }
   if (cfg_.n_shared_experts > 0) {
-    expert_out_.resize(size_t(n) * hidden);
-    run_mlp(lw.shared_experts, x.data, n, expert_out_.data());
-    for (int64_t i = 0; i < int64_t(n) * hidden; ++i) out.data[i] += expert_out_[i];
+    const float* shared = expert_out_.data() + runs.back().hidden_at;
+    for (int64_t i = 0; i < int64_t(n) * hidden; ++i) out.data[i] += shared[i];
   }
   all_reduce(out);  // routed experts and the shared experts' slices: one sum over the ranks
 }

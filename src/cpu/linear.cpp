@@ -1,5 +1,7 @@
 #include "cpu/linear.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -45,6 +47,13 @@ const simd::Kernels& kernels_for(const simd::Rows& r, const simd::Kernels& wante
 float* thread_scratch(int in) {
   thread_local std::vector<float> scratch;
   if (scratch.size() < simd::scratch_floats(in)) scratch.resize(simd::scratch_floats(in));
+  return scratch.data();
+}
+
+// The calling thread's scratch for the fast kernels, likewise.
+uint16_t* fast_scratch(int in) {
+  thread_local std::vector<uint16_t> scratch;
+  if (scratch.size() < simd::bf16_scratch_values(in)) scratch.resize(simd::bf16_scratch_values(in));
   return scratch.data();
 }
 
@@ -99,10 +108,42 @@ void linear_fast(ThreadPool& pool, const Linear& w, const float* x, int tokens, 
                  const simd::Bf16Kernels& kernels) {
   const simd::Rows r = rows_of(w);
   if (!simd::bf16_can_run(r)) return linear(pool, w, x, tokens, y);
-  pool.parallel_for(w.out, [&](int begin, int end, int) {
-    thread_local std::vector<uint16_t> scratch;
-    if (scratch.size() < simd::bf16_scratch_values(w.in)) scratch.resize(simd::bf16_scratch_values(w.in));
-    kernels.rows(r, x, tokens, begin, end, y, scratch.data());
+  pool.parallel_for(w.out, [&](int begin, int end, int) { kernels.rows(r, x, tokens, begin, end, y, fast_scratch(w.in)); });
+}
+
+void linear_many(ThreadPool& pool, const std::vector<LinearJob>& jobs, const simd::Bf16Kernels* fast) {
+  struct Prepared {
+    simd::Rows rows;
+    bool fast;
+    double row_cost, first_cost;  // of one row; of the jobs before this one
+  };
+  std::vector<Prepared> prepared;
+  double total = 0;
+  for (const LinearJob& job : jobs) {
+    const simd::Rows r = rows_of(*job.w);
+    const double row_cost = double(job.tokens) * r.in;
+    prepared.push_back({r, fast && simd::bf16_can_run(r), row_cost, total});
+    total += row_cost * r.out;
+  }
+  // Thread p takes the rows whose cost starts in [total · p / parts, total · (p + 1) / parts).
+  const int parts = pool.size();
+  pool.parallel_for(parts, [&](int part_begin, int part_end, int) {
+    const double from = total * part_begin / parts, to = total * part_end / parts;
+    for (size_t j = 0; j < jobs.size(); ++j) {
+      const Prepared& p = prepared[j];
+      if (p.row_cost == 0) continue;
+      const auto row_at = [&](double cost) {
+        const double rows = std::ceil((cost - p.first_cost) / p.row_cost);
+        return int(std::clamp(rows, 0.0, double(p.rows.out)));
+      };
+      const int begin = row_at(from), end = row_at(to);
+      if (begin >= end) continue;
+      const LinearJob& job = jobs[j];
+      if (p.fast)
+        fast->rows(p.rows, job.x, job.tokens, begin, end, job.y, fast_scratch(p.rows.in));
+      else
+        kernels_for(p.rows, simd::best_kernels()).rows(p.rows, job.x, job.tokens, begin, end, job.y, thread_scratch(p.rows.in));
+    }
   });
 }
 

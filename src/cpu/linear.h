@@ -3,6 +3,8 @@
 // the number of tokens.
 #pragma once
 
+#include <vector>
+
 #include "cpu/simd/bf16_kernels.h"
 #include "cpu/simd/kernels.h"
 #include "cpu/dot.h"
@@ -38,4 +40,17 @@ void rows_here(const simd::Rows& w, const float* x, int tokens, float* y);
 void linear_fast(ThreadPool& pool, const Linear& w, const float* x, int tokens, float* y,
                  const simd::Bf16Kernels& kernels);
 
+// One product of a batch run by linear_many.
+struct LinearJob {
+  const Linear* w;
+  const float* x;  // [tokens, w->in]
+  int tokens;
+  float* y;        // [tokens, w->out]
+};
+// Every job's product, the rows of all of them split over the pool as one list by their cost
+// (rows × tokens × columns), each thread streaming whole runs of matrices: one dispatch where a
+// dispatch per product would leave each too short to split well (a decode step's experts: 27
+// products of 15 MB, each thread's half cold at its start and waiting at its end). fast: the
+// fast kernels (nullptr: exact), for the weights they take (as linear_fast).
+void linear_many(ThreadPool& pool, const std::vector<LinearJob>& jobs, const simd::Bf16Kernels* fast);
 }  // namespace r1
