@@ -47,12 +47,14 @@ void CpuBackend::attention(int layer, Activation x, Activation out) {
   const float rope_mag = rope_magnitude(cfg_.rope);
 
   q_.resize(size_t(n) * heads * qk_dim);
+  kv_.resize(size_t(n) * cache_dim);
+  // The two projections into the latent space keep float32 activations in fast numerics too:
+  // attention amplifies their errors (and the cache keeps kv_a's for every later position),
+  // and they hold ~3% of a layer's weights (docs/PERFORMANCE.md: the demo model's cosine).
+  // They read the same x: one dispatch.
   if (cfg_.q_lora_rank > 0) {
     q_latent_.resize(size_t(n) * cfg_.q_lora_rank);
-    // The two projections into the latent space keep float32 activations in fast numerics too:
-    // attention amplifies their errors (and the cache keeps kv_a's for every later position),
-    // and they hold ~3% of a layer's weights (docs/PERFORMANCE.md: the demo model's cosine).
-    linear(pool_, lw.q_a, x.data, n, q_latent_.data());
+    linear_many(pool_, {{&lw.q_a, x.data, n, q_latent_.data()}, {&lw.kv_a, x.data, n, kv_.data()}}, nullptr);
     for (int t = 0; t < n; ++t) {
       float* row = q_latent_.data() + int64_t(t) * cfg_.q_lora_rank;
       rmsnorm_row(row, norms_[layer].q_a.data(), cfg_.q_lora_rank, cfg_.rms_norm_eps, row);
@@ -60,9 +62,8 @@ void CpuBackend::attention(int layer, Activation x, Activation out) {
     project(lw.q_b, q_latent_.data(), n, q_.data());
   } else {
     project(lw.q_proj, x.data, n, q_.data());
+    linear(pool_, lw.kv_a, x.data, n, kv_.data());
   }
-  kv_.resize(size_t(n) * cache_dim);
-  linear(pool_, lw.kv_a, x.data, n, kv_.data());
 
   // Rope q_pe of every head and k_pe; write normed c and roped k_pe to the cache (the tokens
   // split between the threads: 3% of a long prompt's attention on one).
