@@ -14,8 +14,8 @@ struct Avx512 {
   static constexpr int W = 16;
   // 24 accumulators, 4 weight vectors and an activation vector of the 32 registers: 10 loads for 24 FMAs.
   static constexpr int kTileRows = 4, kTileTokens = 6;
-  // 24 accumulators, 4 weight vectors and a broadcast; one token: 8 and 8.
-  static constexpr int kColumnTokens = 6, kColumnVectors = 4, kColumnVectorsOneToken = 8;
+  // 24 accumulators, 4 weight vectors and a broadcast.
+  static constexpr int kColumnTokens = 6, kColumnVectors = 4;
   using F = __m512;
   static F zero() { return _mm512_setzero_ps(); }
   static F load(const float* p) { return _mm512_loadu_ps(p); }

@@ -72,9 +72,10 @@ constexpr size_t scratch_floats(int in) {
   return multi > direct ? multi : direct;
 }
 
-// The column product's scratch (FP8: each token's activations times one block column of scales).
+// The column product's scratch: FP8 each token's activations times one block column of scales;
+// one token its sums (any type).
 constexpr size_t column_scratch_floats(const Rows& w, int tokens) {
-  return w.type == WeightType::fp8 ? size_t(tokens) * size_t(w.out) : 0;
+  return tokens == 1 ? size_t(padded(w.in) + kMaxLanes) : w.type == WeightType::fp8 ? size_t(tokens) * size_t(w.out) : 0;
 }
 
 struct Kernels {

@@ -12,7 +12,7 @@ struct Avx2 {
   // 12 accumulators, 3 weight vectors and an activation vector: the 16 registers.
   static constexpr int kTileRows = 3, kTileTokens = 4;
   // 8 accumulators, 4 weight vectors and a broadcast.
-  static constexpr int kColumnTokens = 2, kColumnVectors = 4, kColumnVectorsOneToken = 4;
+  static constexpr int kColumnTokens = 2, kColumnVectors = 4;
   using F = __m256;
   static F zero() { return _mm256_setzero_ps(); }
   static F load(const float* p) { return _mm256_loadu_ps(p); }

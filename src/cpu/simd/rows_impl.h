@@ -5,7 +5,7 @@
 //   halving: lane l + lane l + W/2, then l + W/4, ...), decoders of W weights: fp8(codes)
 //   (e4m3 · 2^-8), bf16(bits), f16(bits), the register tile of the multi-token product:
 //   kTileRows × kTileTokens accumulators, and the column product's: kColumnTokens ×
-//   kColumnVectors (one token: kColumnVectorsOneToken), multiples of 4 vectors.
+//   kColumnVectors (a multiple of 4).
 // Everything here has internal linkage (anonymous namespace) so that no copy compiled with one
 // ISA's flags is shared with another translation unit.
 #pragma once
@@ -420,7 +420,8 @@ void column_tile(const Rows& w, const float* xs, int64_t xs_stride, int c0, int 
   const bool whole = ncols == NV * W;
   for (int r = 0; r < w.out; ++r) {
     const uint8_t* row = row_data<T>(w, r);
-    if (ahead) __builtin_prefetch(row + int64_t(c0) * bytes + ahead, 0, 3);
+    if (ahead)  // every line of this block of columns, `ahead` bytes on
+      for (int line = 0; line < ncols * bytes; line += 64) __builtin_prefetch(row + int64_t(c0) * bytes + ahead + line, 0, 3);
     F wv[NV];
     if (whole) {
 #pragma GCC unroll 2
@@ -456,35 +457,89 @@ void column_group(const Rows& w, const float* xs, int64_t xs_stride, int tokens,
   column_tile<V, T, NT, NV>(w, xs, xs_stride, c0, ncols, y, ahead);
 }
 
-// Column blocks of V::kColumnVectors vectors (twice as many for one token, whose chains are too
-// few to hide the FMA latency otherwise) within one FP8 block column at a time, groups of
-// V::kColumnTokens tokens.
+// One token (decode): R rows from r stream front to back, their products added to acc in row
+// order (the same chains as column_tile), acc waiting in L1 between groups of rows.
+template <class V, WeightType T, int R>
+void columns_rows(const Rows& w, const float* x, int r, float* acc, int64_t ahead) {
+  constexpr int W = V::W, bytes = weight_bytes(T);
+  using F = typename V::F;
+  const uint8_t* row[R];
+  const float* scales[R];  // FP8: each row's scales, from the view's first block column
+  for (int j = 0; j < R; ++j) {
+    row[j] = row_data<T>(w, r + j);
+    for (int64_t line = 0; line < int64_t(w.in) * bytes; line += 64) __builtin_prefetch(row[j] + ahead + line, 0, 3);
+    if constexpr (T == WeightType::fp8) scales[j] = w.scales + int64_t((w.row0 + r + j) / w.block) * w.scale_cols + w.col0 / w.block;
+  }
+  // FP8: the view's first block column ends at first_end, the others are w.block wide (no
+  // division per block: with a run-time divisor they cost more than the products).
+  const int first_end = T == WeightType::fp8 ? w.block - w.col0 % w.block : w.in;
+  for (int c0 = 0, block = 0; c0 < w.in; ++block) {  // FP8: a block of columns (one scale) at a time
+    const int c1 = std::min(w.in, block == 0 ? first_end : c0 + (T == WeightType::fp8 ? w.block : w.in));
+    F xv[R];
+    for (int j = 0; j < R; ++j) xv[j] = V::set1(T == WeightType::fp8 ? x[r + j] * (scales[j][block] * kFp8Unit) : x[r + j]);
+    int c = c0;
+    for (; c + 4 * W <= c1; c += 4 * W) {
+      F wv[R][4];
+#pragma GCC unroll 4
+      for (int j = 0; j < R; ++j) decode4<V, T>(row[j] + int64_t(c) * bytes, wv[j]);
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        F sum = V::load(acc + c + k * W);
+#pragma GCC unroll 4
+        for (int j = 0; j < R; ++j) sum = V::fma(wv[j][k], xv[j], sum);
+        V::store(acc + c + k * W, sum);
+      }
+    }
+    for (; c < c1; c += W) {  // lanes past c1 (the next block's columns) keep their sums
+      F sum = V::load(acc + c);
+      for (int j = 0; j < R; ++j) sum = V::fma(load_weights<V, T>(row[j], c, c1), xv[j], sum);
+      alignas(64) float lanes[W];
+      V::store(lanes, sum);
+      for (int l = 0; l < W && c + l < c1; ++l) acc[c + l] = lanes[l];
+    }
+    c0 = c1;
+  }
+}
+
+// One token: a pass over the matrix in row order, four rows at a time (acc: padded(w.in) +
+// kMaxLanes floats), instead of one pass per block of columns (strided, a third of the speed).
+template <class V, WeightType T>
+void columns_one_token(const Rows& w, const float* x, float* y, float* acc) {
+  std::fill_n(acc, padded(w.in), 0.0f);
+  const int64_t ahead = prefetch_ahead((w.stride ? w.stride : w.in) * weight_bytes(T));
+  int r = 0;
+  for (; r + 4 <= w.out; r += 4) columns_rows<V, T, 4>(w, x, r, acc, ahead);
+  for (; r < w.out; ++r) columns_rows<V, T, 1>(w, x, r, acc, ahead);
+  std::copy_n(acc, w.in, y);
+}
+
+// Column blocks of V::kColumnVectors vectors within one FP8 block column at a time, groups of
+// V::kColumnTokens tokens; one token streams instead (columns_one_token).
 template <class V, WeightType T>
 void columns_typed(const Rows& w, const float* x, int tokens, float* y, float* scratch) {
-  constexpr int W = V::W, NT = V::kColumnTokens, NV = V::kColumnVectors, NV1 = V::kColumnVectorsOneToken;
+  constexpr int W = V::W, NT = V::kColumnTokens, NV = V::kColumnVectors;
+  if (tokens == 1) return columns_one_token<V, T>(w, x, y, scratch);
   for (int c0 = 0; c0 < w.in;) {
     int c1 = w.in;
     const float* xs = x;
     if constexpr (T == WeightType::fp8) {
       c1 = std::min(w.in, ((w.col0 + c0) / w.block + 1) * w.block - w.col0);
       const float* scales = w.scales + (w.col0 + c0) / w.block;
-      for (int t = 0; t < tokens; ++t)
-        for (int r = 0; r < w.out; ++r)
-          scratch[int64_t(t) * w.out + r] =
-              x[int64_t(t) * w.out + r] * (scales[int64_t((w.row0 + r) / w.block) * w.scale_cols] * kFp8Unit);
+      for (int r0 = 0; r0 < w.out;) {  // a block row of rows at a time: one scale
+        const int r1 = std::min(w.out, ((w.row0 + r0) / w.block + 1) * w.block - w.row0);
+        const float s = scales[int64_t((w.row0 + r0) / w.block) * w.scale_cols] * kFp8Unit;
+        for (int t = 0; t < tokens; ++t)
+          for (int r = r0; r < r1; ++r) scratch[int64_t(t) * w.out + r] = x[int64_t(t) * w.out + r] * s;
+        r0 = r1;
+      }
       xs = scratch;
     }
     const int64_t ahead = 8 * (w.stride ? w.stride : w.in) * weight_bytes(T);  // 8 rows on
     for (int c = c0; c < c1;) {
-      const int ncols = std::min(c1 - c, (tokens == 1 ? NV1 : NV) * W);
-      for (int t0 = 0; t0 < tokens; t0 += NT) {
-        const float* xt = xs + int64_t(t0) * w.out;
-        float* yt = y + int64_t(t0) * w.in;
-        if (tokens == 1)
-          column_tile<V, T, 1, NV1>(w, xt, w.out, c, ncols, yt, ahead);
-        else
-          column_group<V, T, NT, NV>(w, xt, w.out, tokens - t0, c, ncols, yt, t0 == 0 ? ahead : 0);
-      }
+      const int ncols = std::min(c1 - c, NV * W);
+      for (int t0 = 0; t0 < tokens; t0 += NT)
+        column_group<V, T, NT, NV>(w, xs + int64_t(t0) * w.out, w.out, tokens - t0, c, ncols, y + int64_t(t0) * w.in,
+                                   t0 == 0 ? ahead : 0);
       c += ncols;
     }
     c0 = c1;
