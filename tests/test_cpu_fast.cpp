@@ -38,7 +38,7 @@ using simd::Rows;
 using simd::WeightType;
 
 #define R1_REQUIRE_BF16()                                                                 \
-  if (!simd::bf16_kernels_for(Isa::avx512)) GTEST_SKIP() << "this CPU lacks AVX512-BF16"; \
+  if (!simd::bf16_kernels_for(Isa::avx512)) GTEST_SKIP() << "this CPU lacks AVX512-BF16 or VBMI"; \
   const Bf16Kernels& fast = *simd::bf16_kernels_for(Isa::avx512)
 
 float weight_value(const Rows& w, int o, int i) {  // scaled, exact
@@ -167,7 +167,7 @@ TEST(CpuFastKernels, ViewsOfAMatrixMatchTheReference) {
 // The engine in fast numerics: 16 sequences decoding together (prompts fed 7 tokens a call,
 // pages of 4 positions) give each sequence exactly the greedy tokens it gets alone.
 TEST(CpuFast, EngineBatchOf16EqualsOneAtATime) {
-  if (!fast_numerics_available()) GTEST_SKIP() << "this CPU lacks AVX512-BF16";
+  if (!fast_numerics_available()) GTEST_SKIP() << "this CPU lacks AVX512-BF16 or VBMI";
   auto model = Model::load(std::string(R1_TEST_DATA) + "/golden/tiny-v3-fp8");
   CpuBackend backend(model->config, model->weights, 2, Numerics::fast);
   std::mt19937 rng(9);
@@ -222,7 +222,7 @@ std::vector<bool> flipped_positions(const std::vector<CpuBackend::Route>& a, con
 // near-tie are reported apart (they are where the bar is closest: 1 of 296, cosine 0.9997, on
 // 2026-11-23; 2 at 0.9939 with the previous attention kernels) and must stay rare.
 TEST(CpuFast, DemoModelLogitsFollowExact) {
-  if (!fast_numerics_available()) GTEST_SKIP() << "this CPU lacks AVX512-BF16";
+  if (!fast_numerics_available()) GTEST_SKIP() << "this CPU lacks AVX512-BF16 or VBMI";
   auto model = Model::load(kDemoModel.string());
   CpuBackend exact(model->config, model->weights, 2, Numerics::exact);
   CpuBackend fast(model->config, model->weights, 2, Numerics::fast);
@@ -263,7 +263,7 @@ TEST(CpuFast, DemoModelLogitsFollowExact) {
 
 // Greedy accuracy on fresh problems through `r1 bench`, fast against exact: within 1 point.
 TEST(CpuFast, DemoModelAccuracyWithinOnePointOfExact) {
-  if (!fast_numerics_available()) GTEST_SKIP() << "this CPU lacks AVX512-BF16";
+  if (!fast_numerics_available()) GTEST_SKIP() << "this CPU lacks AVX512-BF16 or VBMI";
   const fs::path dir = fs::temp_directory_path() / fmt::format("r1_cpu_fast_{}", getpid());
   fs::create_directories(dir);
   const std::string problems = (dir / "problems.jsonl").string();

@@ -85,7 +85,7 @@ Command add_score_command(CLI::App& app) {
   cmd->add_option("--device", options->device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--numerics", options->numerics,
                   "exact (float32 activations), fast (BF16 on the CPU, FP8/BF16 tensor cores on CUDA), or auto (fast on a "
-                  "CPU with AVX512-BF16, else exact)")
+                  "CPU with AVX512-BF16 and VBMI, else exact)")
       ->capture_default_str();
   cmd->add_option("--threads", options->threads, "CPU threads (0 = one per core)")
       ->check(CLI::NonNegativeNumber);

@@ -18,7 +18,7 @@ void add_model_flags(CLI::App* cmd, ModelFlags& f) {
   cmd->add_option("--device", f.device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--numerics", f.numerics,
                   "exact (float32 activations), fast (BF16 on the CPU, FP8/BF16 tensor cores on CUDA), or auto: fast on a "
-                  "CPU with AVX512-BF16, else exact")
+                  "CPU with AVX512-BF16 and VBMI, else exact")
       ->capture_default_str();
   cmd->add_option("--threads", f.threads, "CPU threads (0 = one per core)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--ranks", f.ranks, "shard the CPU engine over N in-process ranks (tensor + expert parallel)")

@@ -41,7 +41,7 @@ CpuBackend::CpuBackend(const ModelConfig& config, ModelWeights shard, int thread
     : cfg_(config), w_(std::move(shard)), plan_(std::move(plan)), comm_(comm), pool_(threads) {
   if (numerics == Numerics::fast) {
     fast_ = simd::bf16_kernels_for(simd::Isa::avx512);
-    if (!fast_) fail("--numerics fast: this CPU lacks AVX512-BF16, which the CPU's fast numerics need; use --numerics exact");
+    if (!fast_) fail("--numerics fast: this CPU lacks AVX512-BF16 or AVX512-VBMI, which the CPU's fast numerics need; use --numerics exact");
   }
   const ModelWeights& weights = w_;
   for (const LayerWeights& l : weights.layers)

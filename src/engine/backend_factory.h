@@ -23,7 +23,7 @@ std::unique_ptr<Backend> make_backend(const std::string& device, const Model& mo
 Residency residency_for(const std::string& device);
 
 // The --numerics flag: "exact", "fast", or "auto": fast where it is built, available and meets
-// issue 10's fidelity bar (the CPU with AVX512-BF16: tests/test_cpu_fast.cpp), else exact. The
+// issue 10's fidelity bar (the CPU with AVX512-BF16 and VBMI: tests/test_cpu_fast.cpp), else exact. The
 // CUDA fast numerics stay opt-in: their prefill logits drift further (docs/PERFORMANCE.md).
 Numerics parse_numerics(const std::string& name, const std::string& device);
 
