@@ -54,7 +54,8 @@ void CpuBackend::attention(int layer, Activation x, Activation out) {
   // They read the same x: one dispatch.
   if (cfg_.q_lora_rank > 0) {
     q_latent_.resize(size_t(n) * cfg_.q_lora_rank);
-    linear_many(pool_, {{&lw.q_a, x.data, n, q_latent_.data()}, {&lw.kv_a, x.data, n, kv_.data()}}, nullptr);
+    const LinearJob jobs[] = {{&lw.q_a, x.data, n, q_latent_.data()}, {&lw.kv_a, x.data, n, kv_.data()}};
+    linear_many(pool_, jobs, nullptr);
     for (int t = 0; t < n; ++t) {
       float* row = q_latent_.data() + int64_t(t) * cfg_.q_lora_rank;
       rmsnorm_row(row, norms_[layer].q_a.data(), cfg_.q_lora_rank, cfg_.rms_norm_eps, row);

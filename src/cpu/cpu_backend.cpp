@@ -135,7 +135,8 @@ void CpuBackend::run_mlp(const MlpWeights& w, const float* x, int tokens, float*
   const size_t width = size_t(w.gate.out) * tokens;
   gate_.resize(width);
   up_.resize(width);
-  linear_many(pool_, {{&w.gate, x, tokens, gate_.data()}, {&w.up, x, tokens, up_.data()}}, fast_);
+  const LinearJob jobs[] = {{&w.gate, x, tokens, gate_.data()}, {&w.up, x, tokens, up_.data()}};
+  linear_many(pool_, jobs, fast_);
   silu_mul(gate_.data(), up_.data(), width);
   project(w.down, gate_.data(), tokens, out);
 }

@@ -111,13 +111,15 @@ void linear_fast(ThreadPool& pool, const Linear& w, const float* x, int tokens, 
   pool.parallel_for(w.out, [&](int begin, int end, int) { kernels.rows(r, x, tokens, begin, end, y, fast_scratch(w.in)); });
 }
 
-void linear_many(ThreadPool& pool, const std::vector<LinearJob>& jobs, const simd::Bf16Kernels* fast) {
+void linear_many(ThreadPool& pool, std::span<const LinearJob> jobs, const simd::Bf16Kernels* fast) {
   struct Prepared {
     simd::Rows rows;
     bool fast;
     double row_cost, first_cost;  // of one row; of the jobs before this one
   };
-  std::vector<Prepared> prepared;
+  thread_local std::vector<Prepared> kept;  // no allocation once decode is warm
+  std::vector<Prepared>& prepared = kept;   // the caller's, in the workers too (not theirs)
+  prepared.clear();
   double total = 0;
   for (const LinearJob& job : jobs) {
     const simd::Rows r = rows_of(*job.w);

@@ -3,6 +3,7 @@
 // the number of tokens.
 #pragma once
 
+#include <span>
 #include <vector>
 
 #include "cpu/simd/bf16_kernels.h"
@@ -52,5 +53,5 @@ struct LinearJob {
 // dispatch per product would leave each too short to split well (a decode step's experts: 27
 // products of 15 MB, each thread's half cold at its start and waiting at its end). fast: the
 // fast kernels (nullptr: exact), for the weights they take (as linear_fast).
-void linear_many(ThreadPool& pool, const std::vector<LinearJob>& jobs, const simd::Bf16Kernels* fast);
+void linear_many(ThreadPool& pool, std::span<const LinearJob> jobs, const simd::Bf16Kernels* fast);
 }  // namespace r1
