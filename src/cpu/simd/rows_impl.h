@@ -458,7 +458,7 @@ void column_group(const Rows& w, const float* xs, int64_t xs_stride, int tokens,
 }
 
 // One token (decode): R rows from r stream front to back, their products added to acc in row
-// order (the same chains as column_tile), acc waiting in L1 between groups of rows.
+// order (the same chains as column_tile, so the same bits), acc waiting in L1 between groups.
 template <class V, WeightType T, int R>
 void columns_rows(const Rows& w, const float* x, int r, float* acc, int64_t ahead) {
   constexpr int W = V::W, bytes = weight_bytes(T);
@@ -502,7 +502,8 @@ void columns_rows(const Rows& w, const float* x, int r, float* acc, int64_t ahea
 }
 
 // One token: a pass over the matrix in row order, four rows at a time (acc: padded(w.in) +
-// kMaxLanes floats), instead of one pass per block of columns (strided, a third of the speed).
+// kMaxLanes floats), instead of one pass per block of columns (strided reads: R1's W_UK in
+// decode 0.59 ms a layer against 0.42).
 template <class V, WeightType T>
 void columns_one_token(const Rows& w, const float* x, float* y, float* acc) {
   std::fill_n(acc, padded(w.in), 0.0f);
