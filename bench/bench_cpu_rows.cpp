@@ -122,8 +122,7 @@ int main(int argc, char** argv) {
       for (int out : {128, 16384}) {  // 0.9 / 117 MB of FP8: in the caches, and far beyond them
         const size_t bytes = size_t(out) * in * (type == WeightType::fp8 ? 1 : 2);
         LargePages weights(bytes, "weights");  // as the CPU backend's weights sit
-        for (size_t i = 0; i < weights.size(); ++i)
-          weights.data()[i] = uint8_t((i * 2654435761u) >> 24) & 0x77;  // finite e4m3 / bf16
+        fill_weights(weights);
         std::vector<float> scales(size_t((out + 127) / 128) * (in / 128), 0.01f), y(out);
         const Rows rows{type, weights.data(), type == WeightType::fp8 ? scales.data() : nullptr, out, in, 128, in / 128,
                         in, 0, 0};
@@ -146,7 +145,7 @@ int main(int argc, char** argv) {
     for (WeightType type : {WeightType::fp8, WeightType::bf16}) {
       const size_t bytes = size_t(gemm_rows) * gemm_in * (type == WeightType::fp8 ? 1 : 2);
       LargePages weights(bytes, "weights");
-      for (size_t i = 0; i < weights.size(); ++i) weights.data()[i] = uint8_t((i * 2654435761u) >> 24) & 0x77;
+      fill_weights(weights);
       std::vector<float> scales(size_t((gemm_rows + 127) / 128) * ((gemm_in + 127) / 128), 0.01f);
       std::vector<float> gemm_scratch(scratch_floats(gemm_in));
       const Rows rows{type, weights.data(), type == WeightType::fp8 ? scales.data() : nullptr, gemm_rows, gemm_in, 128,

@@ -10,7 +10,6 @@
 #include <random>
 #include <vector>
 
-#include "cpu/linear.h"
 #include "cpu/simd/kernels.h"
 #include "cpu/vector_math.h"
 #include "random_weights.h"

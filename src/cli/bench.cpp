@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <set>
 #include <nlohmann/json.hpp>
@@ -17,6 +16,7 @@
 #include "common/error.h"
 #include "cpu/bandwidth.h"
 #include "engine/backend_factory.h"
+#include "io/large_pages.h"
 #include "model/config.h"
 #include "model/decode_bytes.h"
 #include "eval/dataset.h"
@@ -145,17 +145,6 @@ double read_files_once_s(const std::string& dir) {
 }
 
 constexpr size_t kProbeBytes = size_t(2) << 30;
-
-// MemAvailable of /proc/meminfo (0 where it cannot be read).
-size_t available_memory_bytes() {
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  size_t kib = 0;
-  while (meminfo >> key >> kib)
-    if (key == "MemAvailable:") return kib * 1024;
-    else meminfo.ignore(64, '\n');
-  return 0;
-}
 
 // Made-up prompts (ids spread over the vocabulary), no stop token, exactly gen_len tokens each.
 int run_synthetic(const BenchOptions& o) {

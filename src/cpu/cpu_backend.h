@@ -102,7 +102,7 @@ class CpuBackend final : public Backend {
   std::vector<std::vector<int>> copies_;
 };
 
-// Whether --numerics fast runs on this CPU (it needs AVX512-BF16).
+// Whether --numerics fast runs on this CPU (it needs AVX512-BF16 and VBMI).
 bool fast_numerics_available();
 
 // out = x · rsqrt(mean(x²) + eps) · weight, for one row of n values.

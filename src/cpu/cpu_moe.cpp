@@ -43,8 +43,7 @@ void CpuBackend::moe(int layer, Activation x, Activation out) {
   // Every rank routes every token the same way, and runs only the experts it owns: the chosen
   // ones over the tokens that chose them (gathered), and the shared experts over all tokens.
   // All their gate and up products go in one dispatch, all their down products in a second.
-  using Run = ExpertRun;
-  std::vector<Run>& runs = expert_runs_;
+  std::vector<ExpertRun>& runs = expert_runs_;
   runs.clear();
   size_t rows = 0, width_rows = 0;
   for (int e = rank().experts.begin; e < rank().experts.end; ++e)
@@ -63,7 +62,7 @@ void CpuBackend::moe(int layer, Activation x, Activation out) {
   up_.resize(width_rows);
   for (size_t k = 0, e = rank().experts.begin; k < runs.size() && e < size_t(rank().experts.end); ++e) {
     if (copies[e].empty()) continue;
-    Run& run = runs[k++];
+    ExpertRun& run = runs[k++];
     run.x = gathered_.data() + run.hidden_at;
     for (int r = 0; r < run.tokens; ++r) {
       const float* src = x.data + int64_t(copies[e][r] / top_k) * hidden;
@@ -72,21 +71,21 @@ void CpuBackend::moe(int layer, Activation x, Activation out) {
   }
   std::vector<LinearJob>& jobs = expert_jobs_;
   jobs.clear();
-  for (const Run& run : runs) {
+  for (const ExpertRun& run : runs) {
     jobs.push_back({&run.w->gate, run.x, run.tokens, gate_.data() + run.width_at});
     jobs.push_back({&run.w->up, run.x, run.tokens, up_.data() + run.width_at});
   }
   linear_many(pool_, jobs, fast_);
   silu_mul(gate_.data(), up_.data(), width_rows);
   jobs.clear();
-  for (const Run& run : runs)
+  for (const ExpertRun& run : runs)
     jobs.push_back({&run.w->down, gate_.data() + run.width_at, run.tokens, expert_out_.data() + run.hidden_at});
   linear_many(pool_, jobs, fast_);
 
   std::fill(out.data, out.data + int64_t(n) * hidden, 0.0f);
   for (size_t k = 0, e = rank().experts.begin; e < size_t(rank().experts.end); ++e) {
     if (copies[e].empty()) continue;
-    const Run& run = runs[k++];
+    const ExpertRun& run = runs[k++];
     for (int r = 0; r < run.tokens; ++r) {
       const int copy = copies[e][r];
       float* dst = out.data + int64_t(copy / top_k) * hidden;

@@ -1,8 +1,10 @@
 #include "io/large_pages.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <utility>
@@ -32,6 +34,18 @@ void* map_large_pages(size_t bytes) {
   return reinterpret_cast<void*>(aligned);
 }
 }  // namespace
+
+size_t available_memory_bytes() {
+  if (FILE* f = std::fopen("/proc/meminfo", "r")) {
+    char line[256];
+    unsigned long long kib = 0;
+    while (std::fgets(line, sizeof line, f))
+      if (std::sscanf(line, "MemAvailable: %llu kB", &kib) == 1) break;
+    std::fclose(f);
+    if (kib > 0) return size_t(kib) * 1024;
+  }
+  return size_t(sysconf(_SC_AVPHYS_PAGES)) * size_t(sysconf(_SC_PAGESIZE));
+}
 
 void* allocate_large_pages(size_t bytes) {
   if (bytes < kHeapLimit) return ::operator new(bytes);

@@ -27,6 +27,10 @@ class LargePages {
   size_t size_ = 0;
 };
 
+// MemAvailable of /proc/meminfo (free memory plus what the kernel can reclaim, e.g. page
+// cache), or free memory where it cannot be read.
+size_t available_memory_bytes();
+
 // For std::vector: blocks of 1 MiB or more come 2 MiB-aligned and advised for huge pages, as
 // LargePages does them, others from the heap. Work buffers of a long prompt (R1's attention
 // holds ~160 MB of them at 256 tokens) otherwise fault in 4 KiB at a time, which in a VM cost

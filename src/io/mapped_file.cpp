@@ -16,19 +16,6 @@ namespace r1 {
 
 namespace {
 
-// MemAvailable (free memory plus what the kernel can reclaim, e.g. page cache), or free memory.
-size_t available_memory() {
-  if (FILE* f = std::fopen("/proc/meminfo", "r")) {
-    char line[256];
-    unsigned long long kib = 0;
-    while (std::fgets(line, sizeof line, f))
-      if (std::sscanf(line, "MemAvailable: %llu kB", &kib) == 1) break;
-    std::fclose(f);
-    if (kib > 0) return size_t(kib) * 1024;
-  }
-  return size_t(sysconf(_SC_AVPHYS_PAGES)) * size_t(sysconf(_SC_PAGESIZE));
-}
-
 // drop_cache: let the page cache forget each chunk once copied, so that the memory it held
 // goes to the next large pages rather than having to be reclaimed and compacted for them.
 void read_all(int fd, uint8_t* dst, size_t size, const std::string& path, bool drop_cache) {
@@ -55,7 +42,7 @@ MappedFile::MappedFile(const std::string& path, Residency residency) : path_(pat
   size_ = size_t(st.st_size);
   // Anonymous memory cannot be dropped and re-read like the page cache: a file larger than the
   // memory still available stays mapped (slower, but it runs).
-  const size_t available = available_memory();
+  const size_t available = available_memory_bytes();
   if (residency == Residency::large_pages && size_ > available) {
     std::fprintf(stderr, "%s: %.1f GiB, more than the %.1f GiB of memory available: mapped instead of read into large pages\n",
                  path.c_str(), size_ / 1073741824.0, available / 1073741824.0);

@@ -52,8 +52,8 @@ constexpr int kDirectTokens = 48;
 constexpr size_t kDirectFloats = size_t(256) << 10;
 // A tile streaming from memory asks for the same columns of the rows this many bytes ahead, or
 // more: the next tile's (R1's rows are 2-18 KB), else as many tiles on as reach it (short rows,
-// like W_UK transposed's 128 bytes, would otherwise ask for lines only a few hundred bytes on,
-// too close to arrive in time).
+// like a head's W_UV rows of 512 bytes, would otherwise ask for lines only 2 KB on, too close to
+// arrive in time).
 constexpr int64_t kMinPrefetchBytes = 4096;
 constexpr int64_t prefetch_ahead(int64_t tile_bytes) {
   return (kMinPrefetchBytes + tile_bytes - 1) / tile_bytes * tile_bytes;
