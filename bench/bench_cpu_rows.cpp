@@ -168,6 +168,16 @@ int main(int argc, char** argv) {
                    "\"gflop_s\":{:.1f},\"peak_gflop_s\":{:.1f},\"peak_fraction\":{:.3f}}}\n",
                    fast->name, type == WeightType::fp8 ? "fp8" : "bf16", tokens, gemm_rows, gemm_in, fast_gflops,
                    dot_peak, fast_gflops / dot_peak);
+        if (can_pack(rows)) {  // the same rows packed in panels
+          Rows packed = rows;
+          pack_panels(packed);
+          const double ps = best_seconds([&] { fast->rows(packed, xs.data(), tokens, 0, gemm_rows, ys.data(), fast_scratch.data()); });
+          const double panel_gflops = 2.0 * tokens * gemm_rows * gemm_in / ps / 1e9;
+          fmt::print("{{\"bench\":\"cpu_rows_prefill\",\"isa\":\"{}-panels\",\"weights\":\"{}\",\"tokens\":{},\"rows\":{},"
+                     "\"in\":{},\"gflop_s\":{:.1f},\"peak_gflop_s\":{:.1f},\"peak_fraction\":{:.3f}}}\n",
+                     fast->name, type == WeightType::fp8 ? "fp8" : "bf16", tokens, gemm_rows, gemm_in, panel_gflops,
+                     dot_peak, panel_gflops / dot_peak);
+        }
       }
     }
   } catch (const Error& e) {

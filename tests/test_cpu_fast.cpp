@@ -136,6 +136,78 @@ TEST(CpuFastKernels, BatchInvariant) {
     }
 }
 
+// The same matrix packed in panels (bf16_kernels.h), with its own bytes.
+struct PackedMatrix {
+  std::vector<uint8_t> data;
+  Rows rows;
+};
+PackedMatrix packed(const Matrix& m) {
+  PackedMatrix p{m.data, m.rows};
+  p.rows.data = p.data.data();
+  EXPECT_TRUE(simd::can_pack(p.rows));
+  simd::pack_panels(p.rows);
+  return p;
+}
+
+// Panels against the reference on the row-major matrix, at 16-row and 32-column edges: one
+// panel, a scale block and a leftover panel, rows split off the panels (as the pool splits);
+// one token (8 panels a tile), a few (2 panels), 12 (one group), 13 (column chunks), a tile of
+// tokens and 2 more. Each output is one float32 chain over the column pairs: recursive summation
+// errs by at most (pairs + 1) · 2^-24 · Σ|w·x|.
+TEST(CpuFastKernels, PanelsMatchReferenceAtEdgeSizes) {
+  R1_REQUIRE_BF16();
+  const Bf16Kernels& ref = *simd::bf16_kernels_for(Isa::portable);
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  for (WeightType type : kTypes)
+    for (int in : {32, 96, 544, 1056})  // 1056: four chunks of 256 pairs and a rest
+      for (int out : {16, 48, 160})
+        for (int tokens : {1, 3, 12, 13, simd::kBf16TileTokens + 2}) {
+          const Matrix m = random_matrix(type, out, in, rng);
+          const PackedMatrix p = packed(m);
+          std::vector<float> x(size_t(tokens) * in), want(size_t(tokens) * out), got(want.size(), -1.0f);
+          for (float& v : x) v = value(rng);
+          std::vector<uint16_t> scratch(simd::bf16_scratch_values(in));
+          ref.rows(m.rows, x.data(), tokens, 0, out, want.data(), scratch.data());
+          const int split = out / 2 + 3;
+          fast.rows(p.rows, x.data(), tokens, 0, split, got.data(), scratch.data());
+          fast.rows(p.rows, x.data(), tokens, split, out, got.data(), scratch.data());
+          for (int t = 0; t < tokens; ++t)
+            for (int o = 0; o < out; ++o) {
+              const size_t at = size_t(t) * out + o;
+              const double bound = (in / 2 + 1) * std::ldexp(1.0, -24) * magnitude(m.rows, o, x.data() + size_t(t) * in);
+              ASSERT_NEAR(got[at], want[at], bound + 1e-30)
+                  << "type " << int(type) << " in " << in << " out " << out << " tokens " << tokens << " row " << o;
+            }
+        }
+}
+
+// Panels give each output the same bits whatever the tokens beside it and the row split.
+TEST(CpuFastKernels, PanelsBatchInvariant) {
+  R1_REQUIRE_BF16();
+  std::mt19937 rng(10);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  const int out = 160, in = 1056, tokens = simd::kBf16TileTokens + 2;
+  for (WeightType type : kTypes) {
+    const PackedMatrix p = packed(random_matrix(type, out, in, rng));
+    std::vector<float> x(size_t(tokens) * in), batched(size_t(tokens) * out), alone(out), few(size_t(3) * out);
+    std::vector<uint16_t> scratch(simd::bf16_scratch_values(in));
+    for (float& v : x) v = value(rng);
+    fast.rows(p.rows, x.data(), tokens, 0, 37, batched.data(), scratch.data());
+    fast.rows(p.rows, x.data(), tokens, 37, out, batched.data(), scratch.data());
+    for (int t = 0; t + 3 <= tokens; t += 3) {
+      fast.rows(p.rows, x.data() + size_t(t) * in, 3, 0, out, few.data(), scratch.data());
+      for (int u = t; u < t + 3; ++u) {
+        fast.rows(p.rows, x.data() + size_t(u) * in, 1, 0, out, alone.data(), scratch.data());
+        for (int o = 0; o < out; ++o) {
+          ASSERT_EQ(alone[o], batched[size_t(u) * out + o]) << "type " << int(type) << " token " << u << " row " << o;
+          ASSERT_EQ(alone[o], few[size_t(u - t) * out + o]) << "type " << int(type) << " token " << u << " row " << o;
+        }
+      }
+    }
+  }
+}
+
 // A rank's shard of an FP8 matrix: rows from mid-block, columns from a block boundary; a column
 // phase off the 32-value step is refused (the caller then takes the exact kernels).
 TEST(CpuFastKernels, ViewsOfAMatrixMatchTheReference) {

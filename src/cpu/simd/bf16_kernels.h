@@ -19,7 +19,7 @@ constexpr int kBf16Step = 32;
 constexpr int bf16_padded(int n) { return (n + kBf16Step - 1) / kBf16Step * kBf16Step; }
 // Rows and tokens of one tile of a multi-token call: each row is widened to BF16 once per
 // tile, each token's activations are rounded once per 128-row scale block and tile.
-constexpr int kBf16TileRows = 4, kBf16TileTokens = 96;
+constexpr int kBf16TileRows = 4, kBf16TileTokens = 48;
 // Per thread: a tile's activations, a group of rows' chunk widened, the tiles' partial sums.
 constexpr size_t bf16_scratch_values(int in) { return size_t(kBf16TileTokens) * bf16_padded(in) + (size_t(1) << 17); }
 
@@ -37,9 +37,28 @@ struct Bf16Kernels {
 constexpr int kDotChains = 12;
 constexpr int64_t kDotFlopsPerRound = int64_t(kDotChains) * kBf16Step * 2;
 
+// Weights packed for the fast kernels' outer products: rows in panels of kPanelWidth, panel p
+// holding rows [16p, 16p + 16) as [in / 2][16][2], so that one vector (32 BF16 values, or 32 FP8
+// codes widened) is a column pair of 16 rows, the pair each lane of a BF16 dot product takes.
+// A token's activation pair is broadcast against it: 16 outputs a dot product, with no sums
+// across lanes, and the panel's bytes read as one stream. Every output is one chain of dot
+// products over the column pairs in order, whatever the number of tokens and the row split.
+// Whole matrices only (no views), rows a multiple of 16, columns of 32.
+constexpr int kPanelWidth = 16;
+constexpr int64_t panel_index(int64_t row, int64_t col, int64_t in) {
+  return row / kPanelWidth * kPanelWidth * in + col / 2 * (2 * kPanelWidth) + row % kPanelWidth * 2 + col % 2;
+}
+constexpr bool can_pack(const Rows& w) {
+  return (w.type == WeightType::bf16 || (w.type == WeightType::fp8 && w.block % kBf16Step == 0 && w.block <= 256)) &&
+         w.row0 == 0 && w.col0 == 0 && (w.stride == 0 || w.stride == w.in) && w.out % kPanelWidth == 0 && w.in % kBf16Step == 0;
+}
+// Rearranges w's bytes (a row-major matrix that can_pack takes) into panels in place; w.panels
+// then describes them. Plain C++, any CPU.
+void pack_panels(Rows& w);
+
 // Whether the fast kernels take this weight (else the caller uses the exact ones).
 constexpr bool bf16_can_run(const Rows& w) {
-  return w.type == WeightType::bf16 ||
+  return w.panels || w.type == WeightType::bf16 ||
          (w.type == WeightType::fp8 && w.block % kBf16Step == 0 && (w.col0 % w.block) % kBf16Step == 0);
 }
 

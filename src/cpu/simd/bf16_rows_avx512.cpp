@@ -2,6 +2,8 @@
 // -mavx512vl -mavx512vbmi -mavx512bf16; only called after dispatch.cpp has checked the CPU.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "cpu/simd/bf16_kernels.h"
 #include "cpu/simd/fp8_vbmi.h"
 
@@ -145,17 +147,29 @@ void tile_rows_tokens(int rows, int tokens, const Weights& w, const TileArgs& a)
 
 // x rounded to BF16 into out (padded with zeros to bf16_padded(in)), FP8: multiplied by the
 // block scales of the 128-row block `scales` points at first (nullptr: BF16 weights).
+// Prefetched 1 KB ahead: FP8 rounds each token's activations again for every 128-row block, and
+// the loads missed L2 without it (over half of this function's time).
 void round_activations(const float* x, int in, const float* scales, int block, int phase, uint16_t* out) {
   const int padded = bf16_padded(in);
-  for (int i = 0; i < padded; i += kBf16Step) {
-    const __mmask16 lo = _cvtu32_mask16(i + 16 <= in ? 0xFFFF : i >= in ? 0 : (1u << (in - i)) - 1);
-    const __mmask16 hi = _cvtu32_mask16(i + 32 <= in ? 0xFFFF : i + 16 >= in ? 0 : (1u << (in - i - 16)) - 1);
-    __m512 a = _mm512_maskz_loadu_ps(lo, x + i), b = _mm512_maskz_loadu_ps(hi, x + i + 16);
-    if (scales) {
-      const __m512 s = _mm512_set1_ps(scales[(phase + i) / block]);
-      a = _mm512_mul_ps(a, s), b = _mm512_mul_ps(b, s);
+  // One scale at a time: the view's first block is `phase` columns short.
+  for (int b = 0, b_end = 0, scale_index = 0; b < padded; b = b_end, ++scale_index) {
+    b_end = scales ? b + block - (b == 0 ? phase : 0) : padded;
+    if (b_end > padded) b_end = padded;
+    const __m512 s = _mm512_set1_ps(scales ? scales[scale_index] : 1.0f);
+    for (int i = b; i < b_end; i += kBf16Step) {
+      _mm_prefetch(reinterpret_cast<const char*>(x + i + 256), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(x + i + 256 + 16), _MM_HINT_T0);
+      __m512 a, c;
+      if (i + kBf16Step <= in) {
+        a = _mm512_loadu_ps(x + i), c = _mm512_loadu_ps(x + i + 16);
+      } else {
+        const __mmask16 lo = _cvtu32_mask16(i + 16 <= in ? 0xFFFF : i >= in ? 0 : (1u << (in - i)) - 1);
+        const __mmask16 hi = _cvtu32_mask16(i + 32 <= in ? 0xFFFF : i + 16 >= in ? 0 : (1u << (in - i - 16)) - 1);
+        a = _mm512_maskz_loadu_ps(lo, x + i), c = _mm512_maskz_loadu_ps(hi, x + i + 16);
+      }
+      if (scales) a = _mm512_mul_ps(a, s), c = _mm512_mul_ps(c, s);
+      _mm512_storeu_si512(out + i, (__m512i)_mm512_cvtne2ps_pbh(c, a));
     }
-    _mm512_storeu_si512(out + i, (__m512i)_mm512_cvtne2ps_pbh(b, a));
   }
 }
 
@@ -260,7 +274,164 @@ void block_rows(const Rows& w, const Element* data, const float* scales, const f
   }
 }
 
+// ---- Weights in panels (bf16_kernels.h): outer products, 16 rows a vector ----
+
+// T tokens against P panels over column pairs [pair_begin, pair_end): lane l of acc[p][t] is row l
+// of panel p for token t, one chain of dot products over the pairs in order. The sums start at
+// zero (`first`) or from `partial` ([p · partial_stride + t · 16]); they go to y (lanes masked by
+// `keep[p]`, rows outside the call's range) when y is given, else back to `partial`.
+// `ahead`: bytes past each pair in use to prefetch in its panel (0: in the caches).
+template <int P, int T, bool kFp8>
+void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride, int pair_begin, int pair_end,
+                bool first, float* partial, int64_t partial_stride, float* y, int64_t y_stride, const __mmask16* keep,
+                int64_t ahead) {
+  constexpr int kPairBytes = kPanelWidth * 2 * (kFp8 ? 1 : 2);
+  __m512 acc[P][T];
+  for (int p = 0; p < P; ++p)
+    for (int t = 0; t < T; ++t) acc[p][t] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(partial + p * partial_stride + t * 16);
+  auto step = [&](const __m512i* wv, int k) __attribute__((always_inline)) {
+    for (int t = 0; t < T; ++t) {
+      const __m512bh xv = (__m512bh)_mm512_set1_epi32(*reinterpret_cast<const int32_t*>(x + t * x_stride + 2 * k));
+      for (int p = 0; p < P; ++p) acc[p][t] = _mm512_dpbf16_ps(acc[p][t], (__m512bh)wv[p], xv);
+    }
+  };
+  if constexpr (kFp8) {
+    for (int k = pair_begin; k < pair_end; k += 2) {  // 64 codes: two pairs of a panel
+      __m512i two[P][2], even[P], odd[P];
+      for (int p = 0; p < P; ++p) {
+        if (ahead) _mm_prefetch(reinterpret_cast<const char*>(panel[p] + k * kPairBytes + ahead), _MM_HINT_T0);
+        fp8_to_bf16x2<0>(_mm512_loadu_si512(panel[p] + k * kPairBytes), two[p]);
+        even[p] = two[p][0], odd[p] = two[p][1];
+      }
+      step(even, k);
+      step(odd, k + 1);
+    }
+  } else {
+    for (int k = pair_begin; k < pair_end; ++k) {
+      __m512i wv[P];
+      for (int p = 0; p < P; ++p) {
+        if (ahead) _mm_prefetch(reinterpret_cast<const char*>(panel[p] + k * kPairBytes + ahead), _MM_HINT_T0);
+        wv[p] = _mm512_loadu_si512(panel[p] + k * kPairBytes);
+      }
+      step(wv, k);
+    }
+  }
+  for (int p = 0; p < P; ++p)
+    for (int t = 0; t < T; ++t)
+      if (y)
+        _mm512_mask_storeu_ps(y + t * y_stride + p * kPanelWidth, keep[p], acc[p][t]);
+      else
+        _mm512_storeu_ps(partial + p * partial_stride + t * 16, acc[p][t]);
+}
+
+// The shapes panel_tile runs: one token against up to 8 panels (decode: 8 streams in flight),
+// else up to 12 tokens against 2 panels (24 accumulators, each widened pair used 12 times).
+constexpr int kPanelTokens = 12;
+struct PanelCall {
+  const uint16_t* x;
+  int64_t x_stride;
+  int pair_begin, pair_end;
+  bool first;
+  float* partial;
+  int64_t partial_stride;
+  float* y;
+  int64_t y_stride;
+  int64_t ahead;
+};
+template <bool kFp8, int P>
+void panel_tokens(int tokens, const uint8_t* const* panel, const __mmask16* keep, const PanelCall& c) {
+#define R1_PANEL_TILE(T)                                                                                              \
+  return panel_tile<P, T, kFp8>(panel, c.x, c.x_stride, c.pair_begin, c.pair_end, c.first, c.partial, c.partial_stride, \
+                                c.y, c.y_stride, keep, c.ahead)
+  if constexpr (P > 2) {
+    R1_PANEL_TILE(1);
+  } else {
+    switch (tokens) {
+      case 1: R1_PANEL_TILE(1);
+      case 2: R1_PANEL_TILE(2);
+      case 3: R1_PANEL_TILE(3);
+      case 4: R1_PANEL_TILE(4);
+      case 5: R1_PANEL_TILE(5);
+      case 6: R1_PANEL_TILE(6);
+      case 7: R1_PANEL_TILE(7);
+      case 8: R1_PANEL_TILE(8);
+      case 9: R1_PANEL_TILE(9);
+      case 10: R1_PANEL_TILE(10);
+      case 11: R1_PANEL_TILE(11);
+      default: R1_PANEL_TILE(12);
+    }
+  }
+#undef R1_PANEL_TILE
+}
+
+// Panels [first, last) of w (`panels` of them from the one at `base`) against `tokens` tokens
+// (rounded activations xs, at most kBf16TileTokens) for rows [begin, end); y: token 0's outputs.
+// A few tokens stream the panels from memory once, whole rows a tile; more go column chunk by
+// chunk (a chunk of the panels in L2, of 12 tokens' activations in L1), their sums in `partial`.
+constexpr int kPanelChunkPairs = 256;
+template <bool kFp8>
+void panel_range(const uint8_t* base, int in, int first, int last, const uint16_t* xs, int tokens, int begin, int end,
+                 float* y, int64_t y_stride, float* partial) {
+  const int64_t panel_bytes = int64_t(kPanelWidth) * in * (kFp8 ? 1 : 2);
+  const int pairs = in / 2;
+  const auto keep_rows = [&](int p) {  // panel p's rows in [begin, end)
+    const int lo = std::max(begin - p * kPanelWidth, 0), hi = std::min(end - p * kPanelWidth, kPanelWidth);
+    return lo >= hi ? __mmask16(0) : __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
+  };
+  const bool one_group = tokens <= kPanelTokens;
+  for (int c = 0; c < pairs; c += one_group ? pairs : kPanelChunkPairs) {
+    const int c_end = one_group ? pairs : std::min(pairs, c + kPanelChunkPairs);
+    for (int t = 0; t < tokens; t += kPanelTokens) {
+      const int group_tokens = std::min(kPanelTokens, tokens - t);
+      for (int p = first, width = 0; p < last; p += width) {
+        const int remaining = last - p;
+        width = group_tokens > 1 ? 2 : remaining > 4 ? 8 : remaining > 2 ? 4 : 2;
+        const uint8_t* panel[8];
+        __mmask16 keep[8];
+        for (int q = 0; q < width; ++q) {
+          const bool real = q < remaining;  // past the last: panel p again, nothing kept
+          panel[q] = base + int64_t(real ? p + q : p) * panel_bytes;
+          keep[q] = real ? keep_rows(p + q) : __mmask16(0);
+        }
+        const PanelCall call{xs + int64_t(t) * in, in, c, c_end, c == 0, partial + (int64_t(p - first) * kBf16TileTokens + t) * 16,
+                             int64_t(kBf16TileTokens) * 16, c_end == pairs ? y + int64_t(t) * y_stride + int64_t(p) * kPanelWidth : nullptr,
+                             y_stride, one_group ? 1024 : 0};
+        if (width == 8)
+          panel_tokens<kFp8, 8>(1, panel, keep, call);
+        else if (width == 4)
+          panel_tokens<kFp8, 4>(1, panel, keep, call);
+        else
+          panel_tokens<kFp8, 2>(group_tokens, panel, keep, call);
+      }
+    }
+  }
+}
+
+// rows() for panels: per block of rows (FP8: one row of scales), each tile of tokens' activations
+// rounded with that block's scales, then its panels.
+void panel_rows(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* scratch) {
+  const bool fp8 = w.type == WeightType::fp8;
+  const int in = w.in, block = fp8 ? w.block : 128;
+  uint16_t* xs = scratch;
+  float* partial = reinterpret_cast<float*>(xs + int64_t(kBf16TileTokens) * in);
+  for (int b0 = begin / block * block; b0 < end; b0 += block) {
+    const int first = std::max(b0, begin) / kPanelWidth, last = (std::min(b0 + block, end) + kPanelWidth - 1) / kPanelWidth;
+    const float* scales = fp8 ? w.scales + int64_t(b0 / w.block) * w.scale_cols : nullptr;
+    for (int t0 = 0; t0 < tokens; t0 += kBf16TileTokens) {
+      const int tile_tokens = std::min(kBf16TileTokens, tokens - t0);
+      for (int t = 0; t < tile_tokens; ++t)
+        round_activations(x + int64_t(t0 + t) * in, in, scales, block, 0, xs + int64_t(t) * in);
+      float* out = y + int64_t(t0) * w.out;
+      if (fp8)
+        panel_range<true>(static_cast<const uint8_t*>(w.data), in, first, last, xs, tile_tokens, begin, end, out, w.out, partial);
+      else
+        panel_range<false>(static_cast<const uint8_t*>(w.data), in, first, last, xs, tile_tokens, begin, end, out, w.out, partial);
+    }
+  }
+}
+
 void rows(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* scratch) {
+  if (w.panels) return panel_rows(w, x, tokens, begin, end, y, scratch);
   if (w.type == WeightType::bf16)
     return block_rows<Bf16Rows>(w, static_cast<const uint16_t*>(w.data), nullptr, x, tokens, begin, end, y, scratch);
   for (int o = begin; o < end;) {  // FP8: one 128-row scale block at a time

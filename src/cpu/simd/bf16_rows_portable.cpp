@@ -1,5 +1,8 @@
 // The reference for the fast kernels (bf16_kernels.h): the same rounding of the activations and
 // the same exact BF16 weights, summed plainly in double.
+#include <cstring>
+#include <vector>
+
 #include "cpu/simd/bf16_kernels.h"
 #include "r1/number_formats.h"
 
@@ -7,7 +10,7 @@ namespace r1::simd {
 namespace {
 
 float weight(const Rows& w, int row, int i) {
-  const int64_t at = int64_t(row) * (w.stride ? w.stride : w.in) + i;
+  const int64_t at = w.panels ? panel_index(row, i, w.in) : int64_t(row) * (w.stride ? w.stride : w.in) + i;
   if (w.type == WeightType::bf16) return bf16_to_float(static_cast<const uint16_t*>(w.data)[at]);
   return e4m3_to_float(static_cast<const uint8_t*>(w.data)[at]);
 }
@@ -36,6 +39,19 @@ float dot_loop(int64_t iterations) {
 }
 
 }  // namespace
+
+void pack_panels(Rows& w) {
+  const size_t element = w.type == WeightType::fp8 ? 1 : 2, panel_bytes = size_t(kPanelWidth) * w.in * element;
+  std::vector<uint8_t> rows(panel_bytes);
+  for (int p = 0; p < w.out / kPanelWidth; ++p) {
+    uint8_t* panel = static_cast<uint8_t*>(const_cast<void*>(w.data)) + p * panel_bytes;
+    std::memcpy(rows.data(), panel, panel_bytes);
+    for (int r = 0; r < kPanelWidth; ++r)
+      for (int i = 0; i < w.in; ++i)
+        std::memcpy(panel + panel_index(r, i, w.in) * element, rows.data() + (size_t(r) * w.in + i) * element, element);
+  }
+  w.panels = true;
+}
 
 extern const Bf16Kernels kPortableBf16Kernels = {"portable-bf16", rows, dot_loop};
 

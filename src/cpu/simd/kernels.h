@@ -26,6 +26,8 @@ struct Rows {
   int out = 0, in = 0, block = 0, scale_cols = 0;
   int64_t stride = 0;
   int row0 = 0, col0 = 0;
+  // Packed in panels of 16 rows for the fast kernels (bf16_kernels.h), which alone read them.
+  bool panels = false;
 };
 
 // Lanes a scratch row must be padded to (zeros past `in`) for every kernel set.
