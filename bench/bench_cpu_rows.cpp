@@ -170,7 +170,8 @@ int main(int argc, char** argv) {
                    dot_peak, fast_gflops / dot_peak);
         if (can_pack(rows)) {  // the same rows packed in panels
           Rows packed = rows;
-          pack_panels(packed);
+          pack_panels(packed, 0, packed.out / kPanelWidth);
+          packed.panels = true;
           const double ps = best_seconds([&] { fast->rows(packed, xs.data(), tokens, 0, gemm_rows, ys.data(), fast_scratch.data()); });
           const double panel_gflops = 2.0 * tokens * gemm_rows * gemm_in / ps / 1e9;
           fmt::print("{{\"bench\":\"cpu_rows_prefill\",\"isa\":\"{}-panels\",\"weights\":\"{}\",\"tokens\":{},\"rows\":{},"

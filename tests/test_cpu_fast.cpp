@@ -145,7 +145,8 @@ PackedMatrix packed(const Matrix& m) {
   PackedMatrix p{m.data, m.rows};
   p.rows.data = p.data.data();
   EXPECT_TRUE(simd::can_pack(p.rows));
-  simd::pack_panels(p.rows);
+  simd::pack_panels(p.rows, 0, p.rows.out / simd::kPanelWidth);
+  p.rows.panels = true;
   return p;
 }
 
@@ -237,11 +238,15 @@ TEST(CpuFastKernels, ViewsOfAMatrixMatchTheReference) {
 }
 
 // The engine in fast numerics: 16 sequences decoding together (prompts fed 7 tokens a call,
-// pages of 4 positions) give each sequence exactly the greedy tokens it gets alone.
-TEST(CpuFast, EngineBatchOf16EqualsOneAtATime) {
+// pages of 4 positions) give each sequence exactly the greedy tokens it gets alone; with the
+// weights in rows (the files mapped) and packed in panels (read into large pages, as the CLI does).
+class CpuFastEngine : public testing::TestWithParam<Residency> {};
+INSTANTIATE_TEST_SUITE_P(Layouts, CpuFastEngine, testing::Values(Residency::mapped, Residency::large_pages));
+TEST_P(CpuFastEngine, BatchOf16EqualsOneAtATime) {
   if (!fast_numerics_available()) GTEST_SKIP() << "this CPU lacks AVX512-BF16 or VBMI";
-  auto model = Model::load(std::string(R1_TEST_DATA) + "/golden/tiny-v3-fp8");
+  auto model = Model::load(std::string(R1_TEST_DATA) + "/golden/tiny-v3-fp8", GetParam());
   CpuBackend backend(model->config, model->weights, 2, Numerics::fast);
+  EXPECT_EQ(model->weights.layers.back().o_proj.weight->panels, GetParam() == Residency::large_pages);
   std::mt19937 rng(9);
   std::vector<std::vector<int>> prompts(16);
   for (size_t i = 0; i < prompts.size(); ++i) {
@@ -295,9 +300,12 @@ std::vector<bool> flipped_positions(const std::vector<CpuBackend::Route>& a, con
 // 2026-11-23; 2 at 0.9939 with the previous attention kernels) and must stay rare.
 TEST(CpuFast, DemoModelLogitsFollowExact) {
   if (!fast_numerics_available()) GTEST_SKIP() << "this CPU lacks AVX512-BF16 or VBMI";
-  auto model = Model::load(kDemoModel.string());
+  // Two copies: the fast backend packs its weights in panels (read into large pages, as the CLI
+  // reads them), which the exact kernels cannot read.
+  auto model = Model::load(kDemoModel.string()), packed = Model::load(kDemoModel.string(), Residency::large_pages);
   CpuBackend exact(model->config, model->weights, 2, Numerics::exact);
-  CpuBackend fast(model->config, model->weights, 2, Numerics::fast);
+  CpuBackend fast(packed->config, packed->weights, 2, Numerics::fast);
+  ASSERT_TRUE(packed->weights.lm_head.weight->panels);
   SafetensorsFile refs((kDemoModel / "trainer_logits.safetensors").string());
   const int vocab = model->config.vocab_size;
   int checked = 0;

@@ -42,6 +42,7 @@ CpuBackend::CpuBackend(const ModelConfig& config, ModelWeights shard, int thread
   if (numerics == Numerics::fast) {
     fast_ = simd::bf16_kernels_for(simd::Isa::avx512);
     if (!fast_) fail("--numerics fast: this CPU lacks AVX512-BF16 or AVX512-VBMI, which the CPU's fast numerics need; use --numerics exact");
+    pack_weights_for_fast_kernels();
   }
   const ModelWeights& weights = w_;
   for (const LayerWeights& l : weights.layers)
@@ -51,6 +52,24 @@ CpuBackend::CpuBackend(const ModelConfig& config, ModelWeights shard, int thread
   final_norm_ = decode_vector(weights.norm);
   for (int i = 0; i < config.qk_rope_head_dim / 2; ++i)
     rope_frequencies_.push_back(rope_frequency(config.rope, i));
+}
+
+// The products the fast kernels run (not q_a, kv_a: exact in fast numerics too; kv_b: exact
+// column products; the router), packed in panels where the weights are this process's copy: 
+// outer products on them reach 0.58-0.82 of the BF16 peak where rows reach 0.54-0.65, and a
+// token streams each panel as one run of bytes (bench_cpu_rows).
+void CpuBackend::pack_weights_for_fast_kernels() {
+  std::vector<const Linear*> all;
+  const auto mlp = [&](const MlpWeights& m) { all.insert(all.end(), {&m.gate, &m.up, &m.down}); };
+  for (const LayerWeights& l : w_.layers) {
+    all.insert(all.end(), {&l.q_b, &l.q_proj, &l.o_proj});
+    mlp(l.mlp);
+    mlp(l.shared_experts);
+    for (const MlpWeights& e : l.experts) mlp(e);
+  }
+  if (w_.lm_head.weight != w_.embed_tokens) all.push_back(&w_.lm_head);  // tied: the embedding reads rows
+  for (const Linear* w : all)
+    if (w->weight) pack_for_fast_kernels(pool_, *w);
 }
 
 Activation CpuBackend::activation(int slot, int tokens, int dim) {

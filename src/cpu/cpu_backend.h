@@ -51,6 +51,7 @@ class CpuBackend final : public Backend {
   void record_routes(std::vector<Route>* out) { routes_ = out; }
 
  private:
+  void pack_weights_for_fast_kernels();
   struct LayerNorms {  // norm weights decoded to float32 once (a few KB per layer)
     std::vector<float> input, post_attention, q_a, kv_a, router_bias;
   };

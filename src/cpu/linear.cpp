@@ -26,6 +26,9 @@ simd::Rows rows_of(const Linear& w) {
   const int64_t stride = w.weight->shape.back();  // columns of the stored weight (w may be a view)
   const uint8_t* first = w.weight->data + (int64_t(w.row0) * stride + w.col0) * int64_t(dtype_size(w.weight->dtype));
   simd::Rows r{weight_type(*w.weight), first, nullptr, w.out, w.in, w.block, 0, stride, w.row0, w.col0};
+  r.panels = w.weight->panels;
+  if (r.panels && !simd::can_pack(r))
+    fail("internal: a view of '{}', which is packed in panels for the fast kernels", w.weight->name);
   if (r.type == simd::WeightType::fp8) {
     r.scales = reinterpret_cast<const float*>(w.scale_inv->data);
     r.scale_cols = int((stride + w.block - 1) / w.block);
@@ -40,6 +43,9 @@ bool simd_can_run(const simd::Rows& r) {
 }
 
 const simd::Kernels& kernels_for(const simd::Rows& r, const simd::Kernels& wanted) {
+  // A model's weights are packed by a fast-numerics CPU backend; an exact one on the same loaded
+  // model (tests) would read them as rows.
+  if (r.panels) fail("internal: weights packed in panels for the fast kernels handed to the exact ones");
   return simd_can_run(r) ? wanted : *simd::kernels_for(simd::Isa::portable);
 }
 
@@ -108,7 +114,19 @@ void linear_fast(ThreadPool& pool, const Linear& w, const float* x, int tokens, 
                  const simd::Bf16Kernels& kernels) {
   const simd::Rows r = rows_of(w);
   if (!simd::bf16_can_run(r)) return linear(pool, w, x, tokens, y);
-  pool.parallel_for(w.out, [&](int begin, int end, int) { kernels.rows(r, x, tokens, begin, end, y, fast_scratch(w.in)); });
+  const int unit = r.panels ? simd::kPanelWidth : 1;  // a thread's rows: whole panels
+  pool.parallel_for(w.out / unit, [&](int begin, int end, int) {
+    kernels.rows(r, x, tokens, begin * unit, end * unit, y, fast_scratch(w.in));
+  });
+}
+
+bool pack_for_fast_kernels(ThreadPool& pool, const Linear& w) {
+  simd::Rows r = rows_of(w);
+  if (r.panels) return true;
+  if (!w.weight->private_copy || !simd::can_pack(r)) return false;
+  pool.parallel_for(r.out / simd::kPanelWidth, [&](int begin, int end, int) { simd::pack_panels(r, begin, end); });
+  w.weight->panels = true;
+  return true;
 }
 
 void linear_many(ThreadPool& pool, std::span<const LinearJob> jobs, const simd::Bf16Kernels* fast) {
@@ -134,8 +152,9 @@ void linear_many(ThreadPool& pool, std::span<const LinearJob> jobs, const simd::
     for (size_t j = 0; j < jobs.size(); ++j) {
       const Prepared& p = prepared[j];
       if (p.row_cost == 0) continue;
+      const int unit = p.rows.panels ? simd::kPanelWidth : 1;  // whole panels
       const auto row_at = [&](double cost) {
-        const double rows = std::ceil((cost - p.first_cost) / p.row_cost);
+        const double rows = std::ceil((cost - p.first_cost) / p.row_cost / unit) * unit;
         return int(std::clamp(rows, 0.0, double(p.rows.out)));
       };
       const int begin = row_at(from), end = row_at(to);

@@ -25,6 +25,8 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // The bytes are this process's own copy (Residency::large_pages), not the file's pages.
+  bool private_copy() const { return size_ > 0 && data_ == copy_.data(); }
 
  private:
   std::string path_;

@@ -108,7 +108,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path, Residency residency) :
   const uint64_t data_size = size - 8 - header_len;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") continue;
-    tensors_.emplace(name, parse_entry(path, name, entry, data_section, data_size));
+    tensors_.emplace(name, parse_entry(path, name, entry, data_section, data_size)).first->second.private_copy =
+        file_.private_copy();
   }
 
   std::vector<const TensorView*> by_offset;

@@ -27,6 +27,11 @@ struct TensorView {
   std::vector<int64_t> shape;
   const uint8_t* data = nullptr;
   size_t bytes = 0;
+  // The bytes are this process's copy (not the page cache's), which a backend may rearrange.
+  bool private_copy = false;
+  // Rearranged by the CPU backend into panels for its fast kernels (simd::pack_panels): only
+  // those kernels may read the bytes now. State of the bytes, so it follows them (mutable).
+  mutable bool panels = false;
 
   int64_t numel() const;
   std::string shape_string() const;

@@ -52,9 +52,9 @@ constexpr bool can_pack(const Rows& w) {
   return (w.type == WeightType::bf16 || (w.type == WeightType::fp8 && w.block % kBf16Step == 0 && w.block <= 256)) &&
          w.row0 == 0 && w.col0 == 0 && (w.stride == 0 || w.stride == w.in) && w.out % kPanelWidth == 0 && w.in % kBf16Step == 0;
 }
-// Rearranges w's bytes (a row-major matrix that can_pack takes) into panels in place; w.panels
-// then describes them. Plain C++, any CPU.
-void pack_panels(Rows& w);
+// Rearranges panels [begin, end) of w's bytes (a row-major matrix that can_pack takes) in place;
+// once all are, w.panels = true describes them. Plain C++, any CPU.
+void pack_panels(const Rows& w, int begin, int end);
 
 // Whether the fast kernels take this weight (else the caller uses the exact ones).
 constexpr bool bf16_can_run(const Rows& w) {

@@ -40,17 +40,17 @@ float dot_loop(int64_t iterations) {
 
 }  // namespace
 
-void pack_panels(Rows& w) {
+void pack_panels(const Rows& w, int begin, int end) {
   const size_t element = w.type == WeightType::fp8 ? 1 : 2, panel_bytes = size_t(kPanelWidth) * w.in * element;
   std::vector<uint8_t> rows(panel_bytes);
-  for (int p = 0; p < w.out / kPanelWidth; ++p) {
+  for (int p = begin; p < end; ++p) {
     uint8_t* panel = static_cast<uint8_t*>(const_cast<void*>(w.data)) + p * panel_bytes;
     std::memcpy(rows.data(), panel, panel_bytes);
+    // A column pair (2 elements) of each row at a time.
     for (int r = 0; r < kPanelWidth; ++r)
-      for (int i = 0; i < w.in; ++i)
-        std::memcpy(panel + panel_index(r, i, w.in) * element, rows.data() + (size_t(r) * w.in + i) * element, element);
+      for (int i = 0; i < w.in; i += 2)
+        std::memcpy(panel + panel_index(r, i, w.in) * element, rows.data() + (size_t(r) * w.in + i) * element, 2 * element);
   }
-  w.panels = true;
 }
 
 extern const Bf16Kernels kPortableBf16Kernels = {"portable-bf16", rows, dot_loop};
