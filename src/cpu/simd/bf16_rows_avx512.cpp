@@ -147,8 +147,6 @@ void tile_rows_tokens(int rows, int tokens, const Weights& w, const TileArgs& a)
 
 // x rounded to BF16 into out (padded with zeros to bf16_padded(in)), FP8: multiplied by the
 // block scales of the 128-row block `scales` points at first (nullptr: BF16 weights).
-// Prefetched 1 KB ahead: FP8 rounds each token's activations again for every 128-row block, and
-// the loads missed L2 without it (over half of this function's time).
 void round_activations(const float* x, int in, const float* scales, int block, int phase, uint16_t* out) {
   const int padded = bf16_padded(in);
   // One scale at a time: the view's first block is `phase` columns short.
@@ -157,8 +155,6 @@ void round_activations(const float* x, int in, const float* scales, int block, i
     if (b_end > padded) b_end = padded;
     const __m512 s = _mm512_set1_ps(scales ? scales[scale_index] : 1.0f);
     for (int i = b; i < b_end; i += kBf16Step) {
-      _mm_prefetch(reinterpret_cast<const char*>(x + i + 256), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x + i + 256 + 16), _MM_HINT_T0);
       __m512 a, c;
       if (i + kBf16Step <= in) {
         a = _mm512_loadu_ps(x + i), c = _mm512_loadu_ps(x + i + 16);
