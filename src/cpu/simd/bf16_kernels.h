@@ -49,7 +49,7 @@ constexpr int64_t panel_index(int64_t row, int64_t col, int64_t in) {
   return row / kPanelWidth * kPanelWidth * in + col / 2 * (2 * kPanelWidth) + row % kPanelWidth * 2 + col % 2;
 }
 constexpr bool can_pack(const Rows& w) {
-  return (w.type == WeightType::bf16 || (w.type == WeightType::fp8 && w.block % kBf16Step == 0 && w.block <= 256)) &&
+  return (w.type == WeightType::bf16 || (w.type == WeightType::fp8 && w.block % kBf16Step == 0 && w.block <= 128)) &&
          w.row0 == 0 && w.col0 == 0 && (w.stride == 0 || w.stride == w.in) && w.out % kPanelWidth == 0 && w.in % kBf16Step == 0;
 }
 // Rearranges panels [begin, end) of w's bytes (a row-major matrix that can_pack takes) in place;

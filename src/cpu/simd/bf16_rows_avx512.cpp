@@ -272,15 +272,14 @@ void block_rows(const Rows& w, const Element* data, const float* scales, const f
 
 // ---- Weights in panels (bf16_kernels.h): outer products, 16 rows a vector ----
 
-// T tokens against P panels over column pairs [pair_begin, pair_end): lane l of acc[p][t] is row l
+// T tokens against P panels over `pairs` column pairs (panel[p], x: at the first): lane l of acc[p][t] is row l
 // of panel p for token t, one chain of dot products over the pairs in order. The sums start at
 // zero (`first`) or from `partial` ([p · partial_stride + t · 16]); they go to y (lanes masked by
 // `keep[p]`, rows outside the call's range) when y is given, else back to `partial`.
 // `ahead`: bytes past each pair in use to prefetch in its panel (0: in the caches).
 template <int P, int T, bool kFp8>
-void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride, int pair_begin, int pair_end,
-                bool first, float* partial, int64_t partial_stride, float* y, int64_t y_stride, const __mmask16* keep,
-                int64_t ahead) {
+void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride, int pairs, bool first, float* partial,
+                int64_t partial_stride, float* y, int64_t y_stride, const __mmask16* keep, int64_t ahead) {
   constexpr int kPairBytes = kPanelWidth * 2 * (kFp8 ? 1 : 2);
   __m512 acc[P][T];
   for (int p = 0; p < P; ++p)
@@ -292,7 +291,7 @@ void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride
     }
   };
   if constexpr (kFp8) {
-    for (int k = pair_begin; k < pair_end; k += 2) {  // 64 codes: two pairs of a panel
+    for (int k = 0; k < pairs; k += 2) {  // 64 codes: two pairs of a panel
       __m512i two[P][2], even[P], odd[P];
       for (int p = 0; p < P; ++p) {
         if (ahead) _mm_prefetch(reinterpret_cast<const char*>(panel[p] + k * kPairBytes + ahead), _MM_HINT_T0);
@@ -303,7 +302,7 @@ void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride
       step(odd, k + 1);
     }
   } else {
-    for (int k = pair_begin; k < pair_end; ++k) {
+    for (int k = 0; k < pairs; ++k) {
       __m512i wv[P];
       for (int p = 0; p < P; ++p) {
         if (ahead) _mm_prefetch(reinterpret_cast<const char*>(panel[p] + k * kPairBytes + ahead), _MM_HINT_T0);
@@ -326,7 +325,7 @@ constexpr int kPanelTokens = 12;
 struct PanelCall {
   const uint16_t* x;
   int64_t x_stride;
-  int pair_begin, pair_end;
+  int pairs;
   bool first;
   float* partial;
   int64_t partial_stride;
@@ -337,7 +336,7 @@ struct PanelCall {
 template <bool kFp8, int P>
 void panel_tokens(int tokens, const uint8_t* const* panel, const __mmask16* keep, const PanelCall& c) {
 #define R1_PANEL_TILE(T)                                                                                              \
-  return panel_tile<P, T, kFp8>(panel, c.x, c.x_stride, c.pair_begin, c.pair_end, c.first, c.partial, c.partial_stride, \
+  return panel_tile<P, T, kFp8>(panel, c.x, c.x_stride, c.pairs, c.first, c.partial, c.partial_stride, \
                                 c.y, c.y_stride, keep, c.ahead)
   if constexpr (P > 2) {
     R1_PANEL_TILE(1);
@@ -360,14 +359,15 @@ void panel_tokens(int tokens, const uint8_t* const* panel, const __mmask16* keep
 #undef R1_PANEL_TILE
 }
 
-// Panels [first, last) of w (`panels` of them from the one at `base`) against `tokens` tokens
-// (rounded activations xs, at most kBf16TileTokens) for rows [begin, end); y: token 0's outputs.
-// A few tokens stream the panels from memory once, whole rows a tile; more go column chunk by
-// chunk (a chunk of the panels in L2, of 12 tokens' activations in L1), their sums in `partial`.
-constexpr int kPanelChunkPairs = 256;
+// Panels [first, last) of w (from the one at `base`, at most kBlockPanels) against `tokens`
+// tokens (rounded activations xs, at most kBf16TileTokens) for rows [begin, end); y: token 0's
+// outputs. A few tokens (one group) stream the panels from memory once, whole rows a tile. More
+// go column chunk by chunk: the chunk of every panel in L2 (FP8 widened there once, not once per
+// group of tokens), 12 tokens' activations in L1, the sums between chunks in `partial`.
+constexpr int kPanelChunkPairs = 256, kBlockPanels = 128 / kPanelWidth;
 template <bool kFp8>
 void panel_range(const uint8_t* base, int in, int first, int last, const uint16_t* xs, int tokens, int begin, int end,
-                 float* y, int64_t y_stride, float* partial) {
+                 float* y, int64_t y_stride, float* partial, uint16_t* widened) {
   const int64_t panel_bytes = int64_t(kPanelWidth) * in * (kFp8 ? 1 : 2);
   const int pairs = in / 2;
   const auto keep_rows = [&](int p) {  // panel p's rows in [begin, end)
@@ -377,22 +377,42 @@ void panel_range(const uint8_t* base, int in, int first, int last, const uint16_
   const bool one_group = tokens <= kPanelTokens;
   for (int c = 0; c < pairs; c += one_group ? pairs : kPanelChunkPairs) {
     const int c_end = one_group ? pairs : std::min(pairs, c + kPanelChunkPairs);
+    // Where the tiles read panel p's chunk: its pair c + k at p_base[p - first] + k · (bytes of a pair).
+    const uint8_t* p_base[kBlockPanels];
+    const bool widen_here = kFp8 && !one_group;
+    for (int p = first; p < last; ++p) {
+      if (!widen_here) {
+        p_base[p - first] = base + p * panel_bytes + int64_t(c) * 2 * kPanelWidth * (kFp8 ? 1 : 2);
+        continue;
+      }
+      uint16_t* out = widened + int64_t(p - first) * kPanelChunkPairs * 2 * kPanelWidth;
+      const uint8_t* codes = base + p * panel_bytes + int64_t(c) * 2 * kPanelWidth;
+      for (int k = 0; k < c_end - c; k += 2) {  // 64 codes: two pairs
+        __m512i two[2];
+        fp8_to_bf16x2<0>(_mm512_loadu_si512(codes + k * 2 * kPanelWidth), two);
+        _mm512_storeu_si512(out + k * 2 * kPanelWidth, two[0]);
+        _mm512_storeu_si512(out + (k + 1) * 2 * kPanelWidth, two[1]);
+      }
+      p_base[p - first] = reinterpret_cast<const uint8_t*>(out);
+    }
     for (int t = 0; t < tokens; t += kPanelTokens) {
       const int group_tokens = std::min(kPanelTokens, tokens - t);
       for (int p = first, width = 0; p < last; p += width) {
         const int remaining = last - p;
-        width = group_tokens > 1 ? 2 : remaining > 4 ? 8 : remaining > 2 ? 4 : 2;
+        width = group_tokens > 1 || widen_here ? 2 : remaining > 4 ? 8 : remaining > 2 ? 4 : 2;
         const uint8_t* panel[8];
         __mmask16 keep[8];
         for (int q = 0; q < width; ++q) {
           const bool real = q < remaining;  // past the last: panel p again, nothing kept
-          panel[q] = base + int64_t(real ? p + q : p) * panel_bytes;
+          panel[q] = p_base[(real ? p + q : p) - first];
           keep[q] = real ? keep_rows(p + q) : __mmask16(0);
         }
-        const PanelCall call{xs + int64_t(t) * in, in, c, c_end, c == 0, partial + (int64_t(p - first) * kBf16TileTokens + t) * 16,
+        const PanelCall call{xs + int64_t(t) * in + 2 * c, in, c_end - c, c == 0, partial + (int64_t(p - first) * kBf16TileTokens + t) * 16,
                              int64_t(kBf16TileTokens) * 16, c_end == pairs ? y + int64_t(t) * y_stride + int64_t(p) * kPanelWidth : nullptr,
                              y_stride, one_group ? 1024 : 0};
-        if (width == 8)
+        if (widen_here)
+          panel_tokens<false, 2>(group_tokens, panel, keep, call);
+        else if (width == 8)
           panel_tokens<kFp8, 8>(1, panel, keep, call);
         else if (width == 4)
           panel_tokens<kFp8, 4>(1, panel, keep, call);
@@ -402,6 +422,8 @@ void panel_range(const uint8_t* base, int in, int first, int last, const uint16_
     }
   }
 }
+static_assert(bf16_scratch_values(kBf16Step) >= 128 * kBf16TileTokens * 2 + kBlockPanels * kPanelChunkPairs * 2 * kPanelWidth,
+              "bf16_kernels.h: scratch too small for the panels' sums and widened chunk");
 
 // rows() for panels: per block of rows (FP8: one row of scales), each tile of tokens' activations
 // rounded with that block's scales, then its panels.
@@ -410,6 +432,7 @@ void panel_rows(const Rows& w, const float* x, int tokens, int begin, int end, f
   const int in = w.in, block = fp8 ? w.block : 128;
   uint16_t* xs = scratch;
   float* partial = reinterpret_cast<float*>(xs + int64_t(kBf16TileTokens) * in);
+  uint16_t* widened = reinterpret_cast<uint16_t*>(partial + 128 * kBf16TileTokens);
   for (int b0 = begin / block * block; b0 < end; b0 += block) {
     const int first = std::max(b0, begin) / kPanelWidth, last = (std::min(b0 + block, end) + kPanelWidth - 1) / kPanelWidth;
     const float* scales = fp8 ? w.scales + int64_t(b0 / w.block) * w.scale_cols : nullptr;
@@ -419,9 +442,11 @@ void panel_rows(const Rows& w, const float* x, int tokens, int begin, int end, f
         round_activations(x + int64_t(t0 + t) * in, in, scales, block, 0, xs + int64_t(t) * in);
       float* out = y + int64_t(t0) * w.out;
       if (fp8)
-        panel_range<true>(static_cast<const uint8_t*>(w.data), in, first, last, xs, tile_tokens, begin, end, out, w.out, partial);
+        panel_range<true>(static_cast<const uint8_t*>(w.data), in, first, last, xs, tile_tokens, begin, end, out, w.out, partial,
+                          widened);
       else
-        panel_range<false>(static_cast<const uint8_t*>(w.data), in, first, last, xs, tile_tokens, begin, end, out, w.out, partial);
+        panel_range<false>(static_cast<const uint8_t*>(w.data), in, first, last, xs, tile_tokens, begin, end, out, w.out, partial,
+                           widened);
     }
   }
 }
