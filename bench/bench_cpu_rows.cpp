@@ -72,9 +72,9 @@ void pool_decode(const Kernels& k, int in, int fp8_rows) {
     std::vector<float> scales(size_t((out + 127) / 128) * (in / 128), 0.01f), x(in, 0.5f), y(out);
     const Rows rows{type, weights.data(), type == WeightType::fp8 ? scales.data() : nullptr, out, in, 128, in / 128,
                     in, 0, 0};
-    auto pass_gbs = [&](auto&& part) {
+    auto pass_gbs = [&](auto&& part, int units = 0) {  // units: what parallel_for splits (default: rows)
       const auto start = std::chrono::steady_clock::now();
-      pool.parallel_for(out, part);
+      pool.parallel_for(units ? units : out, part);
       return double(bytes) / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 1e9;
     };
     double probe = 0, exact = 0, fast_gbs = 0;
@@ -90,10 +90,25 @@ void pool_decode(const Kernels& k, int in, int fp8_rows) {
           fast->rows(rows, x.data(), 1, begin, end, y.data(), scratch.data());
         }));
     }
+    // The same bytes packed in panels (last: packing rearranges them), against probes of their own.
+    double panel_probe = 0, panel_gbs = 0;
+    if (fast && can_pack(rows)) {
+      Rows packed = rows;
+      pool.parallel_for(out / kPanelWidth, [&](int begin, int end, int) { pack_panels(packed, begin, end); });
+      packed.panels = true;
+      for (int trial = 0; trial < 5; ++trial) {
+        panel_probe = std::max(panel_probe, measure_read_bandwidth_gb_s(pool, size_t(2) << 30, 1));
+        panel_gbs = std::max(panel_gbs, pass_gbs([&](int begin, int end, int) {
+          thread_local std::vector<uint16_t> scratch(bf16_scratch_values(in));
+          fast->rows(packed, x.data(), 1, begin * kPanelWidth, end * kPanelWidth, y.data(), scratch.data());
+        }, out / kPanelWidth));
+      }
+    }
     fmt::print("{{\"bench\":\"cpu_rows_pool\",\"threads\":{},\"weights\":\"{}\",\"mb\":{:.0f},\"probe_gbs\":{:.1f},"
-               "\"exact_gbs\":{:.1f},\"exact_fraction\":{:.3f},\"fast_gbs\":{:.1f},\"fast_fraction\":{:.3f}}}\n",
+               "\"exact_gbs\":{:.1f},\"exact_fraction\":{:.3f},\"fast_gbs\":{:.1f},\"fast_fraction\":{:.3f},"
+               "\"panel_probe_gbs\":{:.1f},\"panels_gbs\":{:.1f},\"panels_fraction\":{:.3f}}}\n",
                pool.size(), type == WeightType::fp8 ? "fp8" : "bf16", bytes / 1e6, probe, exact, exact / probe, fast_gbs,
-               fast_gbs / probe);
+               fast_gbs / probe, panel_probe, panel_gbs, panel_probe > 0 ? panel_gbs / panel_probe : 0.0);
   }
 }
 
@@ -129,7 +144,7 @@ int main(int argc, char** argv) {
         const double kernel = best_gbs(bytes, [&] { k->rows(rows, x.data(), 1, 0, out, y.data(), scratch.data()); });
         volatile float sink = 0;
         const double read = best_gbs(bytes, [&] {
-          sink = k->read_sum(reinterpret_cast<const float*>(weights.data()), bytes / 4);
+          sink = k->read_sum(reinterpret_cast<const float*>(weights.data()), bytes / 4, 1);
         });
         fmt::print("{{\"bench\":\"cpu_rows\",\"isa\":\"{}\",\"weights\":\"{}\",\"mb\":{:.1f},\"kernel_gbs\":{:.1f},"
                    "\"read_gbs\":{:.1f}}}\n",

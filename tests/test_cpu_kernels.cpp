@@ -176,7 +176,7 @@ TEST(CpuKernels, ReadSumAddsEveryValue) {
   for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512, Isa::avx512_vbmi}) {
     const Kernels* k = kernels_for(isa);
     if (!k) continue;
-    EXPECT_EQ(k->read_sum(v.data(), v.size()), want) << k->name;
+    for (int streams : {1, 2, 4, 8}) EXPECT_EQ(k->read_sum(v.data(), v.size(), streams), want) << k->name << " " << streams;
   }
 }
 

@@ -319,8 +319,11 @@ void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride
         _mm512_storeu_ps(partial + p * partial_stride + t * 16, acc[p][t]);
 }
 
-// The shapes panel_tile runs: one token against up to 8 panels (decode: 8 streams in flight),
-// else up to 12 tokens against 2 panels (24 accumulators, each widened pair used 12 times).
+// The shapes panel_tile runs: one token against 4 panels (4 chains of dot products, 4 streams
+// from memory), else up to 12 tokens against 2 panels (24 accumulators, each widened pair used
+// 12 times). Not 8 panels for one token: R1's o_proj panels (16 x 16384 FP8) lie 256 KB apart,
+// 8 streams in the same L2 sets (8 ways), and one thread read 23 GB/s where 4 panels read 40
+// (bench_cpu_rows --tokens 1 --rows 7168 --in 16384; 7168-wide rows 31 -> 38).
 constexpr int kPanelTokens = 12;
 struct PanelCall {
   const uint16_t* x;
@@ -399,9 +402,9 @@ void panel_range(const uint8_t* base, int in, int first, int last, const uint16_
       const int group_tokens = std::min(kPanelTokens, tokens - t);
       for (int p = first, width = 0; p < last; p += width) {
         const int remaining = last - p;
-        width = group_tokens > 1 || widen_here ? 2 : remaining > 4 ? 8 : remaining > 2 ? 4 : 2;
-        const uint8_t* panel[8];
-        __mmask16 keep[8];
+        width = group_tokens > 1 || widen_here || remaining <= 2 ? 2 : 4;
+        const uint8_t* panel[4];
+        __mmask16 keep[4];
         for (int q = 0; q < width; ++q) {
           const bool real = q < remaining;  // past the last: panel p again, nothing kept
           panel[q] = p_base[(real ? p + q : p) - first];
@@ -412,8 +415,6 @@ void panel_range(const uint8_t* base, int in, int first, int last, const uint16_
                              y_stride, one_group ? 1024 : 0};
         if (widen_here)
           panel_tokens<false, 2>(group_tokens, panel, keep, call);
-        else if (width == 8)
-          panel_tokens<kFp8, 8>(1, panel, keep, call);
         else if (width == 4)
           panel_tokens<kFp8, 4>(1, panel, keep, call);
         else

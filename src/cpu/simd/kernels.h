@@ -95,8 +95,9 @@ struct Kernels {
   void (*columns)(const Rows& w, const float* x, int tokens, float* y, float* scratch);
   // Row `row` of W as float32 into out[0, w.in).
   void (*decode_row)(const Rows& w, int row, float* out);
-  // Σ p[0..n) with independent vector accumulators: the bandwidth probe's read (n % 128 == 0).
-  float (*read_sum)(const float* p, size_t n);
+  // Σ p[0..n) with independent vector accumulators: the bandwidth probe's read (n % 128 == 0),
+  // as `streams` (1, 2, 4 or 8) equal runs read side by side (kernels on panels read 4 at once).
+  float (*read_sum)(const float* p, size_t n, int streams);
   // The arithmetic probe: `iterations` rounds of independent FMAs in registers, kFmaFlopsPerRound
   // × lanes FLOP each (lanes: 16 AVX-512, 8 AVX2, 1 portable); the result only defeats the optimizer.
   float (*fma_loop)(int64_t iterations);

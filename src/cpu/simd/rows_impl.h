@@ -599,16 +599,19 @@ float fma_loop(int64_t iterations) {
 // weaker than the kernels it is the yardstick for.
 constexpr size_t kReadAhead = 2048;
 template <class V>
-float read_sum(const float* p, size_t n) {
+float read_sum(const float* p, size_t n, int streams) {
   using F = typename V::F;
   constexpr size_t W = V::W;
   F a[8];
   for (F& v : a) v = V::zero();
-  for (size_t i = 0; i + 8 * W <= n; i += 8 * W) {
-    for (size_t line = 0; line < 8 * W * sizeof(float); line += 64)
-      __builtin_prefetch(reinterpret_cast<const char*>(p + i) + kReadAhead + line, 0, 3);
-    for (size_t k = 0; k < 8; ++k) a[k] = V::add(a[k], V::load(p + i + k * W));
-  }
+  const size_t run = n / size_t(streams), per_stream = 8 / size_t(streams);  // vectors a step
+  for (size_t i = 0; i + per_stream * W <= run; i += per_stream * W)
+    for (size_t s = 0; s < size_t(streams); ++s) {
+      const float* q = p + s * run + i;
+      for (size_t line = 0; line < per_stream * W * sizeof(float); line += 64)
+        __builtin_prefetch(reinterpret_cast<const char*>(q) + kReadAhead + line, 0, 3);
+      for (size_t k = 0; k < per_stream; ++k) a[s * per_stream + k] = V::add(a[s * per_stream + k], V::load(q + k * W));
+    }
   for (size_t k = 1; k < 8; ++k) a[0] = V::add(a[0], a[k]);
   return V::reduce(a[0]);
 }

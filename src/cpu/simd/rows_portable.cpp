@@ -68,10 +68,12 @@ void columns(const Rows& w, const float* x, int tokens, float* y, float* scratch
   (void)scratch;
 }
 
-float read_sum(const float* p, size_t n) {
+float read_sum(const float* p, size_t n, int streams) {
   float acc[8] = {};
-  for (size_t i = 0; i + 8 <= n; i += 8)
-    for (int k = 0; k < 8; ++k) acc[k] += p[i + k];
+  const size_t run = n / size_t(streams), per_stream = 8 / size_t(streams);
+  for (size_t i = 0; i + per_stream <= run; i += per_stream)
+    for (size_t s = 0; s < size_t(streams); ++s)
+      for (size_t k = 0; k < per_stream; ++k) acc[s * per_stream + k] += p[s * run + i + k];
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
