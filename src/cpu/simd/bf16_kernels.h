@@ -21,7 +21,7 @@ constexpr int bf16_padded(int n) { return (n + kBf16Step - 1) / kBf16Step * kBf1
 // tile, each token's activations are rounded once per 128-row scale block and tile.
 constexpr int kBf16TileRows = 4, kBf16TileTokens = 48;
 // Per thread: a tile's activations, a group of rows' chunk widened, the tiles' partial sums.
-constexpr size_t bf16_scratch_values(int in) { return size_t(kBf16TileTokens) * bf16_padded(in) + (size_t(1) << 17); }
+constexpr size_t bf16_scratch_values(int in) { return size_t(kBf16TileTokens) * bf16_padded(in) + (size_t(1) << 18); }
 
 struct Bf16Kernels {
   const char* name;
@@ -49,7 +49,7 @@ constexpr int64_t panel_index(int64_t row, int64_t col, int64_t in) {
   return row / kPanelWidth * kPanelWidth * in + col / 2 * (2 * kPanelWidth) + row % kPanelWidth * 2 + col % 2;
 }
 constexpr bool can_pack(const Rows& w) {
-  return (w.type == WeightType::bf16 || (w.type == WeightType::fp8 && w.block % kBf16Step == 0 && w.block <= 128)) &&
+  return (w.type == WeightType::bf16 || (w.type == WeightType::fp8 && w.block % kBf16Step == 0 && 512 % w.block == 0)) &&
          w.row0 == 0 && w.col0 == 0 && (w.stride == 0 || w.stride == w.in) && w.out % kPanelWidth == 0 && w.in % kBf16Step == 0;
 }
 // Rearranges panels [begin, end) of w's bytes (a row-major matrix that can_pack takes) in place;

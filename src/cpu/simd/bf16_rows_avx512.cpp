@@ -275,7 +275,8 @@ void block_rows(const Rows& w, const Element* data, const float* scales, const f
 // T tokens against P panels over `pairs` column pairs (panel[p], x: at the first): lane l of acc[p][t] is row l
 // of panel p for token t, one chain of dot products over the pairs in order. The sums start at
 // zero (`first`) or from `partial` ([p · partial_stride + t · 16]); they go to y (lanes masked by
-// `keep[p]`, rows outside the call's range) when y is given, else back to `partial`.
+// `keep[p]`, rows outside the call's range) when y is given, else back to `partial`. A panel
+// with nothing kept is a stand-in filling the tile: its sums are neither read nor kept.
 // `ahead`: bytes past each pair in use to prefetch in its panel (0: in the caches).
 template <int P, int T, bool kFp8>
 void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride, int pairs, bool first, float* partial,
@@ -283,7 +284,8 @@ void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride
   constexpr int kPairBytes = kPanelWidth * 2 * (kFp8 ? 1 : 2);
   __m512 acc[P][T];
   for (int p = 0; p < P; ++p)
-    for (int t = 0; t < T; ++t) acc[p][t] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(partial + p * partial_stride + t * 16);
+    for (int t = 0; t < T; ++t)
+      acc[p][t] = first || !keep[p] ? _mm512_setzero_ps() : _mm512_loadu_ps(partial + p * partial_stride + t * 16);
   auto step = [&](const __m512i* wv, int k) __attribute__((always_inline)) {
     for (int t = 0; t < T; ++t) {
       const __m512bh xv = (__m512bh)_mm512_set1_epi32(*reinterpret_cast<const int32_t*>(x + t * x_stride + 2 * k));
@@ -315,7 +317,7 @@ void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride
     for (int t = 0; t < T; ++t)
       if (y)
         _mm512_mask_storeu_ps(y + t * y_stride + p * kPanelWidth, keep[p], acc[p][t]);
-      else
+      else if (keep[p])  // a stand-in panel (nothing kept) must not touch the next one's sums
         _mm512_storeu_ps(partial + p * partial_stride + t * 16, acc[p][t]);
 }
 
@@ -324,7 +326,7 @@ void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride
 // 12 times). Not 8 panels for one token: R1's o_proj panels (16 x 16384 FP8) lie 256 KB apart,
 // 8 streams in the same L2 sets (8 ways), and one thread read 23 GB/s where 4 panels read 40
 // (bench_cpu_rows --tokens 1 --rows 7168 --in 16384; 7168-wide rows 31 -> 38).
-constexpr int kPanelTokens = 12;
+constexpr int kPanelTokens = 12, kPanelChunkPairs = 256, kBlockPanels = 128 / kPanelWidth;
 struct PanelCall {
   const uint16_t* x;
   int64_t x_stride;
@@ -362,94 +364,129 @@ void panel_tokens(int tokens, const uint8_t* const* panel, const __mmask16* keep
 #undef R1_PANEL_TILE
 }
 
-// Panels [first, last) of w (from the one at `base`, at most kBlockPanels) against `tokens`
-// tokens (rounded activations xs, at most kBf16TileTokens) for rows [begin, end); y: token 0's
-// outputs. A few tokens (one group) stream the panels from memory once, whole rows a tile. More
-// go column chunk by chunk: the chunk of every panel in L2 (FP8 widened there once, not once per
-// group of tokens), 12 tokens' activations in L1, the sums between chunks in `partial`.
-constexpr int kPanelChunkPairs = 256, kBlockPanels = 128 / kPanelWidth;
+// Panel p's rows in [begin, end), as a mask of its lanes.
+__mmask16 rows_kept(int p, int begin, int end) {
+  const int lo = std::max(begin - p * kPanelWidth, 0), hi = std::min(end - p * kPanelWidth, kPanelWidth);
+  return lo >= hi ? __mmask16(0) : __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+// Panels [first, last) of w for rows [begin, end); p_base[p - first]: where panel p's pairs (of
+// the chunk at hand) start, wide: BF16 values (else the stored type). `width` panels a tile, a
+// panel past the last taking panel `first`'s place with nothing kept.
+struct PanelSpan {
+  const uint8_t* const* p_base;
+  int first, last, begin, end;
+};
 template <bool kFp8>
-void panel_range(const uint8_t* base, int in, int first, int last, const uint16_t* xs, int tokens, int begin, int end,
-                 float* y, int64_t y_stride, float* partial, uint16_t* widened) {
-  const int64_t panel_bytes = int64_t(kPanelWidth) * in * (kFp8 ? 1 : 2);
-  const int pairs = in / 2;
-  const auto keep_rows = [&](int p) {  // panel p's rows in [begin, end)
-    const int lo = std::max(begin - p * kPanelWidth, 0), hi = std::min(end - p * kPanelWidth, kPanelWidth);
-    return lo >= hi ? __mmask16(0) : __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
-  };
-  const bool one_group = tokens <= kPanelTokens;
-  for (int c = 0; c < pairs; c += one_group ? pairs : kPanelChunkPairs) {
-    const int c_end = one_group ? pairs : std::min(pairs, c + kPanelChunkPairs);
-    // Where the tiles read panel p's chunk: its pair c + k at p_base[p - first] + k · (bytes of a pair).
-    const uint8_t* p_base[kBlockPanels];
-    const bool widen_here = kFp8 && !one_group;
-    for (int p = first; p < last; ++p) {
-      if (!widen_here) {
-        p_base[p - first] = base + p * panel_bytes + int64_t(c) * 2 * kPanelWidth * (kFp8 ? 1 : 2);
-        continue;
-      }
-      uint16_t* out = widened + int64_t(p - first) * kPanelChunkPairs * 2 * kPanelWidth;
-      const uint8_t* codes = base + p * panel_bytes + int64_t(c) * 2 * kPanelWidth;
-      for (int k = 0; k < c_end - c; k += 2) {  // 64 codes: two pairs
-        __m512i two[2];
-        fp8_to_bf16x2<0>(_mm512_loadu_si512(codes + k * 2 * kPanelWidth), two);
-        _mm512_storeu_si512(out + k * 2 * kPanelWidth, two[0]);
-        _mm512_storeu_si512(out + (k + 1) * 2 * kPanelWidth, two[1]);
-      }
-      p_base[p - first] = reinterpret_cast<const uint8_t*>(out);
+void panel_tiles(const PanelSpan& span, int tokens, int width, PanelCall call) {
+  float* partial = call.partial;
+  float* y = call.y;
+  for (int p = span.first; p < span.last; p += width) {
+    const uint8_t* panel[4];
+    __mmask16 keep[4];
+    for (int q = 0; q < width; ++q) {
+      const bool real = p + q < span.last;
+      panel[q] = span.p_base[(real ? p + q : p) - span.first];
+      keep[q] = real ? rows_kept(p + q, span.begin, span.end) : __mmask16(0);
     }
-    for (int t = 0; t < tokens; t += kPanelTokens) {
-      const int group_tokens = std::min(kPanelTokens, tokens - t);
-      for (int p = first, width = 0; p < last; p += width) {
-        const int remaining = last - p;
-        width = group_tokens > 1 || widen_here || remaining <= 2 ? 2 : 4;
-        const uint8_t* panel[4];
-        __mmask16 keep[4];
-        for (int q = 0; q < width; ++q) {
-          const bool real = q < remaining;  // past the last: panel p again, nothing kept
-          panel[q] = p_base[(real ? p + q : p) - first];
-          keep[q] = real ? keep_rows(p + q) : __mmask16(0);
+    call.partial = partial + (p - span.first) * call.partial_stride;
+    call.y = y ? y + int64_t(p) * kPanelWidth : nullptr;
+    if (width == 4)
+      panel_tokens<kFp8, 4>(1, panel, keep, call);
+    else
+      panel_tokens<kFp8, 2>(tokens, panel, keep, call);
+  }
+}
+
+// Up to kPanelTokens tokens: per block of rows (FP8: one row of scales) the tokens' activations
+// rounded with its scales, then its panels streamed from memory once, whole rows a tile.
+void panel_rows_few(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* xs) {
+  const bool fp8 = w.type == WeightType::fp8;
+  const int in = w.in, block = fp8 ? w.block : end - begin;
+  const int64_t panel_bytes = int64_t(kPanelWidth) * in * (fp8 ? 1 : 2);
+  for (int b0 = fp8 ? begin / block * block : begin; b0 < end; b0 += block) {
+    const int first = std::max(b0, begin) / kPanelWidth, last = (std::min(b0 + block, end) + kPanelWidth - 1) / kPanelWidth;
+    const float* scales = fp8 ? w.scales + int64_t(b0 / w.block) * w.scale_cols : nullptr;
+    for (int t = 0; t < tokens; ++t) round_activations(x + int64_t(t) * in, in, scales, block, 0, xs + int64_t(t) * in);
+    for (int p0 = first; p0 < last; p0 += kBlockPanels) {  // p_base for kBlockPanels panels at a time
+      const uint8_t* p_base[kBlockPanels];
+      const int p1 = std::min(last, p0 + kBlockPanels);
+      for (int p = p0; p < p1; ++p) p_base[p - p0] = static_cast<const uint8_t*>(w.data) + p * panel_bytes;
+      const PanelSpan span{p_base, p0, p1, begin, end};
+      const PanelCall call{xs, in, in / 2, true, reinterpret_cast<float*>(xs + kPanelTokens * in), 0, y, w.out, 1024};
+      if (fp8)
+        panel_tiles<true>(span, tokens, tokens == 1 && p1 - p0 > 2 ? 4 : 2, call);
+      else
+        panel_tiles<false>(span, tokens, tokens == 1 && p1 - p0 > 2 ? 4 : 2, call);
+    }
+  }
+}
+
+// More tokens: rows in spans of kSpanRows, each against tiles of kBf16TileTokens tokens, column
+// chunk by chunk. A chunk's activations (48 tokens x 512 columns, L2) are rounded with each
+// block's scales, FP8 panels widened to BF16 once into scratch (L2), then run 12 tokens (L1) at
+// a time; the span's sums wait in `partial` between chunks. Rounding a chunk rather than a
+// tile's whole rows keeps the activations in L2 whatever the width (o_proj's 16384 columns:
+// 48 tokens are 3 MB of float32).
+constexpr int kSpanRows = 1024;
+void panel_rows_many(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* scratch) {
+  const bool fp8 = w.type == WeightType::fp8;
+  const int in = w.in, pairs = in / 2, block = fp8 ? w.block : 128;
+  const int64_t panel_bytes = int64_t(kPanelWidth) * in * (fp8 ? 1 : 2);
+  uint16_t* xs = scratch;  // [kBf16TileTokens][2 · kPanelChunkPairs]
+  uint16_t* widened = xs + kBf16TileTokens * 2 * kPanelChunkPairs;  // [kBlockPanels][kPanelChunkPairs][32]
+  float* partial = reinterpret_cast<float*>(widened + kBlockPanels * kPanelChunkPairs * 2 * kPanelWidth);
+  const int64_t partial_stride = int64_t(kBf16TileTokens) * 16;  // a panel's sums: [token][16]
+  for (int s0 = begin / block * block; s0 < end; s0 += kSpanRows) {
+    const int s_begin = std::max(s0, begin), s_end = std::min(s0 + kSpanRows, end), s_first = s_begin / kPanelWidth;
+    for (int t0 = 0; t0 < tokens; t0 += kBf16TileTokens) {
+      const int tile_tokens = std::min(kBf16TileTokens, tokens - t0);
+      for (int c = 0; c < pairs; c += kPanelChunkPairs) {
+        const int c_pairs = std::min(kPanelChunkPairs, pairs - c);
+        for (int b0 = s0; b0 < s_end; b0 += block) {
+          const int first = std::max(b0, s_begin) / kPanelWidth,
+                    last = (std::min(b0 + block, s_end) + kPanelWidth - 1) / kPanelWidth;
+          if (first >= last) continue;
+          const float* scales = fp8 ? w.scales + int64_t(b0 / w.block) * w.scale_cols + 2 * c / w.block : nullptr;
+          if (fp8 || b0 == s0)  // BF16: the same rounding for every block
+            for (int t = 0; t < tile_tokens; ++t)
+              round_activations(x + int64_t(t0 + t) * in + 2 * c, 2 * c_pairs, scales, block, 0, xs + t * 2 * kPanelChunkPairs);
+          const uint8_t* p_base[kBlockPanels];
+          for (int p = first; p < last; ++p) {
+            const uint8_t* chunk = static_cast<const uint8_t*>(w.data) + p * panel_bytes + int64_t(c) * 2 * kPanelWidth * (fp8 ? 1 : 2);
+            if (!fp8) {
+              p_base[p - first] = chunk;
+              continue;
+            }
+            uint16_t* out = widened + int64_t(p - first) * kPanelChunkPairs * 2 * kPanelWidth;
+            for (int k = 0; k < c_pairs; k += 2) {  // 64 codes: two pairs
+              __m512i two[2];
+              fp8_to_bf16x2<0>(_mm512_loadu_si512(chunk + k * 2 * kPanelWidth), two);
+              _mm512_storeu_si512(out + k * 2 * kPanelWidth, two[0]);
+              _mm512_storeu_si512(out + (k + 1) * 2 * kPanelWidth, two[1]);
+            }
+            p_base[p - first] = reinterpret_cast<const uint8_t*>(out);
+          }
+          const PanelSpan span{p_base, first, last, begin, end};
+          for (int t = 0; t < tile_tokens; t += kPanelTokens) {
+            const PanelCall call{xs + t * 2 * kPanelChunkPairs, 2 * kPanelChunkPairs, c_pairs, c == 0,
+                                 partial + (int64_t(first - s_first)) * partial_stride + t * 16, partial_stride,
+                                 c + c_pairs == pairs ? y + int64_t(t0 + t) * w.out : nullptr, w.out, 0};
+            panel_tiles<false>(span, std::min(kPanelTokens, tile_tokens - t), 2, call);  // FP8 widened: BF16
+          }
         }
-        const PanelCall call{xs + int64_t(t) * in + 2 * c, in, c_end - c, c == 0, partial + (int64_t(p - first) * kBf16TileTokens + t) * 16,
-                             int64_t(kBf16TileTokens) * 16, c_end == pairs ? y + int64_t(t) * y_stride + int64_t(p) * kPanelWidth : nullptr,
-                             y_stride, one_group ? 1024 : 0};
-        if (widen_here)
-          panel_tokens<false, 2>(group_tokens, panel, keep, call);
-        else if (width == 4)
-          panel_tokens<kFp8, 4>(1, panel, keep, call);
-        else
-          panel_tokens<kFp8, 2>(group_tokens, panel, keep, call);
       }
     }
   }
 }
-static_assert(bf16_scratch_values(kBf16Step) >= 128 * kBf16TileTokens * 2 + kBlockPanels * kPanelChunkPairs * 2 * kPanelWidth,
-              "bf16_kernels.h: scratch too small for the panels' sums and widened chunk");
+static_assert(bf16_scratch_values(kBf16Step) >= kBf16TileTokens * 2 * kPanelChunkPairs +
+                                                    kBlockPanels * kPanelChunkPairs * 2 * kPanelWidth +
+                                                    2 * (kSpanRows / kPanelWidth) * kBf16TileTokens * 16,
+              "bf16_kernels.h: scratch too small for the panels' chunk, widened weights and sums");
 
-// rows() for panels: per block of rows (FP8: one row of scales), each tile of tokens' activations
-// rounded with that block's scales, then its panels.
 void panel_rows(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* scratch) {
-  const bool fp8 = w.type == WeightType::fp8;
-  const int in = w.in, block = fp8 ? w.block : 128;
-  uint16_t* xs = scratch;
-  float* partial = reinterpret_cast<float*>(xs + int64_t(kBf16TileTokens) * in);
-  uint16_t* widened = reinterpret_cast<uint16_t*>(partial + 128 * kBf16TileTokens);
-  for (int b0 = begin / block * block; b0 < end; b0 += block) {
-    const int first = std::max(b0, begin) / kPanelWidth, last = (std::min(b0 + block, end) + kPanelWidth - 1) / kPanelWidth;
-    const float* scales = fp8 ? w.scales + int64_t(b0 / w.block) * w.scale_cols : nullptr;
-    for (int t0 = 0; t0 < tokens; t0 += kBf16TileTokens) {
-      const int tile_tokens = std::min(kBf16TileTokens, tokens - t0);
-      for (int t = 0; t < tile_tokens; ++t)
-        round_activations(x + int64_t(t0 + t) * in, in, scales, block, 0, xs + int64_t(t) * in);
-      float* out = y + int64_t(t0) * w.out;
-      if (fp8)
-        panel_range<true>(static_cast<const uint8_t*>(w.data), in, first, last, xs, tile_tokens, begin, end, out, w.out, partial,
-                          widened);
-      else
-        panel_range<false>(static_cast<const uint8_t*>(w.data), in, first, last, xs, tile_tokens, begin, end, out, w.out, partial,
-                           widened);
-    }
-  }
+  if (tokens <= kPanelTokens) return panel_rows_few(w, x, tokens, begin, end, y, scratch);
+  panel_rows_many(w, x, tokens, begin, end, y, scratch);
 }
 
 void rows(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* scratch) {
