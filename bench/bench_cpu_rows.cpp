@@ -91,10 +91,12 @@ void pool_decode(const Kernels& k, int in, int fp8_rows) {
         }));
     }
     // The same bytes packed in panels (last: packing rearranges them), against probes of their own.
-    double panel_probe = 0, panel_gbs = 0;
+    double panel_probe = 0, panel_gbs = 0, pack_gbs = 0;
     if (fast && can_pack(rows)) {
       Rows packed = rows;
-      pool.parallel_for(out / kPanelWidth, [&](int begin, int end, int) { pack_panels(packed, begin, end); });
+      const auto pack_start = std::chrono::steady_clock::now();
+      pool.parallel_for(out / kPanelWidth, [&](int begin, int end, int) { fast->pack(packed, begin, end); });
+      pack_gbs = double(bytes) / std::chrono::duration<double>(std::chrono::steady_clock::now() - pack_start).count() / 1e9;
       packed.panels = true;
       for (int trial = 0; trial < 5; ++trial) {
         panel_probe = std::max(panel_probe, measure_read_bandwidth_gb_s(pool, size_t(2) << 30, 1));
@@ -106,9 +108,9 @@ void pool_decode(const Kernels& k, int in, int fp8_rows) {
     }
     fmt::print("{{\"bench\":\"cpu_rows_pool\",\"threads\":{},\"weights\":\"{}\",\"mb\":{:.0f},\"probe_gbs\":{:.1f},"
                "\"exact_gbs\":{:.1f},\"exact_fraction\":{:.3f},\"fast_gbs\":{:.1f},\"fast_fraction\":{:.3f},"
-               "\"panel_probe_gbs\":{:.1f},\"panels_gbs\":{:.1f},\"panels_fraction\":{:.3f}}}\n",
+               "\"pack_gbs\":{:.1f},\"panel_probe_gbs\":{:.1f},\"panels_gbs\":{:.1f},\"panels_fraction\":{:.3f}}}\n",
                pool.size(), type == WeightType::fp8 ? "fp8" : "bf16", bytes / 1e6, probe, exact, exact / probe, fast_gbs,
-               fast_gbs / probe, panel_probe, panel_gbs, panel_probe > 0 ? panel_gbs / panel_probe : 0.0);
+               fast_gbs / probe, pack_gbs, panel_probe, panel_gbs, panel_probe > 0 ? panel_gbs / panel_probe : 0.0);
   }
 }
 

@@ -150,6 +150,25 @@ PackedMatrix packed(const Matrix& m) {
   return p;
 }
 
+// The kernels' packing (32-bit gathers) against the portable one, byte for byte.
+TEST(CpuFastKernels, PackMatchesThePortablePacking) {
+  R1_REQUIRE_BF16();
+  std::mt19937 rng(11);
+  for (WeightType type : kTypes)
+    for (int in : {32, 96, 7168})
+      for (int out : {16, 48}) {
+        const Matrix m = random_matrix(type, out, in, rng);
+        std::vector<uint8_t> want = m.data, got = m.data;
+        Rows rows = m.rows;
+        rows.data = want.data();
+        simd::pack_panels(rows, 0, out / simd::kPanelWidth);
+        rows.data = got.data();
+        fast.pack(rows, 0, 1);  // in two ranges, as the pool splits
+        fast.pack(rows, 1, out / simd::kPanelWidth);
+        ASSERT_TRUE(got == want) << "type " << int(type) << " in " << in << " out " << out;
+      }
+}
+
 // Panels against the reference on the row-major matrix, at 16-row and 32-column edges: one
 // panel, a scale block and a leftover panel, rows split off the panels (as the pool splits);
 // one token (8 panels a tile), a few (2 panels), 12 (one group), 13 (column chunks), a tile of

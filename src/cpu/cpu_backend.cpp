@@ -69,7 +69,7 @@ void CpuBackend::pack_weights_for_fast_kernels() {
   }
   if (w_.lm_head.weight != w_.embed_tokens) all.push_back(&w_.lm_head);  // tied: the embedding reads rows
   for (const Linear* w : all)
-    if (w->weight) pack_for_fast_kernels(pool_, *w);
+    if (w->weight) pack_for_fast_kernels(pool_, *w, *fast_);
 }
 
 Activation CpuBackend::activation(int slot, int tokens, int dim) {

@@ -120,11 +120,11 @@ void linear_fast(ThreadPool& pool, const Linear& w, const float* x, int tokens, 
   });
 }
 
-bool pack_for_fast_kernels(ThreadPool& pool, const Linear& w) {
+bool pack_for_fast_kernels(ThreadPool& pool, const Linear& w, const simd::Bf16Kernels& kernels) {
   simd::Rows r = rows_of(w);
   if (r.panels) return true;
   if (!w.weight->private_copy || !simd::can_pack(r)) return false;
-  pool.parallel_for(r.out / simd::kPanelWidth, [&](int begin, int end, int) { simd::pack_panels(r, begin, end); });
+  pool.parallel_for(r.out / simd::kPanelWidth, [&](int begin, int end, int) { kernels.pack(r, begin, end); });
   w.weight->panels = true;
   return true;
 }

@@ -40,10 +40,10 @@ void rows_here(const simd::Rows& w, const float* x, int tokens, float* y);
 // BF16 dot products. Weights the fast kernels do not take (F32, F16) go through `linear`.
 void linear_fast(ThreadPool& pool, const Linear& w, const float* x, int tokens, float* y,
                  const simd::Bf16Kernels& kernels);
-// Packs w's bytes in panels for the fast kernels (simd::pack_panels), on all threads, when they
+// Packs w's bytes in panels for the fast kernels (kernels.pack), on all threads, when they
 // are this process's copy and a whole matrix the panels take; returns whether w is packed. After
 // that only the fast kernels may read w: the exact ones fail on it.
-bool pack_for_fast_kernels(ThreadPool& pool, const Linear& w);
+bool pack_for_fast_kernels(ThreadPool& pool, const Linear& w, const simd::Bf16Kernels& kernels);
 
 // One product of a batch run by linear_many.
 struct LinearJob {

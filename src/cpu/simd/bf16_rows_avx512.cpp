@@ -3,6 +3,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
+#include <vector>
 
 #include "cpu/simd/bf16_kernels.h"
 #include "cpu/simd/fp8_vbmi.h"
@@ -502,6 +504,30 @@ void rows(const Rows& w, const float* x, int tokens, int begin, int end, float* 
   }
 }
 
+// pack_panels by 32-bit gathers: a dword of each of a panel's 16 rows is two FP8 column pairs
+// (byte-permuted into two pair vectors) or one BF16 pair (a pair vector as gathered), read from a
+// copy of the panel.
+void pack(const Rows& w, int begin, int end) {
+  const bool fp8 = w.type == WeightType::fp8;
+  const int64_t row_bytes = int64_t(w.in) * (fp8 ? 1 : 2), panel_bytes = kPanelWidth * row_bytes;
+  thread_local std::vector<uint8_t> rows;
+  rows.resize(size_t(panel_bytes));
+  const __m512i row_offsets = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                 _mm512_set1_epi32(int32_t(row_bytes)));
+  alignas(64) uint8_t order[64];  // FP8: bytes 0,1 of each row's dword, then bytes 2,3
+  for (int r = 0; r < kPanelWidth; ++r)
+    for (int b = 0; b < 2; ++b) order[2 * r + b] = uint8_t(4 * r + b), order[32 + 2 * r + b] = uint8_t(4 * r + 2 + b);
+  const __m512i fp8_order = _mm512_load_si512(order);
+  for (int p = begin; p < end; ++p) {
+    uint8_t* panel = static_cast<uint8_t*>(const_cast<void*>(w.data)) + p * panel_bytes;
+    std::memcpy(rows.data(), panel, size_t(panel_bytes));
+    for (int64_t j = 0; j < row_bytes; j += 4) {  // 64 bytes out a step
+      const __m512i dwords = _mm512_i32gather_epi32(row_offsets, rows.data() + j, 1);
+      _mm512_storeu_si512(panel + j * kPanelWidth, fp8 ? _mm512_permutexvar_epi8(fp8_order, dwords) : dwords);
+    }
+  }
+}
+
 // kDotChains chains of vdpbf16ps: more than its latency × issue width on any x86 core.
 float dot_loop(int64_t iterations) {
   __m512 acc[kDotChains];
@@ -515,6 +541,6 @@ float dot_loop(int64_t iterations) {
 
 }  // namespace
 
-extern const Bf16Kernels kAvx512Bf16Kernels = {"avx512-bf16", rows, dot_loop};
+extern const Bf16Kernels kAvx512Bf16Kernels = {"avx512-bf16", rows, dot_loop, pack};
 
 }  // namespace r1::simd
