@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <string>
 #include <vector>
 
 #include "common/error.h"
@@ -167,34 +168,30 @@ int main(int argc, char** argv) {
       std::vector<float> gemm_scratch(scratch_floats(gemm_in));
       const Rows rows{type, weights.data(), type == WeightType::fp8 ? scales.data() : nullptr, gemm_rows, gemm_in, 128,
                       (gemm_in + 127) / 128, gemm_in, 0, 0};
-      const double s = best_seconds([&] { k->rows(rows, xs.data(), tokens, 0, gemm_rows, ys.data(), gemm_scratch.data()); });
-      const double gflops = 2.0 * tokens * gemm_rows * gemm_in / s / 1e9;
-      fmt::print("{{\"bench\":\"cpu_rows_prefill\",\"isa\":\"{}\",\"weights\":\"{}\",\"tokens\":{},\"rows\":{},\"in\":{},"
-                 "\"gflop_s\":{:.1f},\"peak_gflop_s\":{:.1f},\"peak_fraction\":{:.3f}}}\n",
-                 k->name, type == WeightType::fp8 ? "fp8" : "bf16", tokens, gemm_rows, gemm_in, gflops, peak_gflops,
-                 gflops / peak_gflops);
+      // One JSON line: `seconds` of a product by the kernels `name` against `peak` GFLOP/s.
+      const auto report = [&](const std::string& name, double seconds, double peak) {
+        const double gflops = 2.0 * tokens * gemm_rows * gemm_in / seconds / 1e9;
+        fmt::print("{{\"bench\":\"cpu_rows_prefill\",\"isa\":\"{}\",\"weights\":\"{}\",\"tokens\":{},\"rows\":{},\"in\":{},"
+                   "\"gflop_s\":{:.1f},\"peak_gflop_s\":{:.1f},\"peak_fraction\":{:.3f}}}\n",
+                   name, type == WeightType::fp8 ? "fp8" : "bf16", tokens, gemm_rows, gemm_in, gflops, peak, gflops / peak);
+      };
+      report(k->name, best_seconds([&] { k->rows(rows, xs.data(), tokens, 0, gemm_rows, ys.data(), gemm_scratch.data()); }),
+             peak_gflops);
       // The fast numerics' kernels (--numerics fast) on the same rows, against the BF16 dot-product peak.
       if (const Bf16Kernels* fast = bf16_kernels_for(Isa::avx512)) {
         const int64_t dot_rounds = 100'000'000 / kBf16Step;
         const double dot_peak =
             double(dot_rounds) * kDotFlopsPerRound / best_seconds([&] { sink = fast->dot_loop(dot_rounds); }) / 1e9;
         std::vector<uint16_t> fast_scratch(bf16_scratch_values(gemm_in));
-        const double fs = best_seconds([&] { fast->rows(rows, xs.data(), tokens, 0, gemm_rows, ys.data(), fast_scratch.data()); });
-        const double fast_gflops = 2.0 * tokens * gemm_rows * gemm_in / fs / 1e9;
-        fmt::print("{{\"bench\":\"cpu_rows_prefill\",\"isa\":\"{}\",\"weights\":\"{}\",\"tokens\":{},\"rows\":{},\"in\":{},"
-                   "\"gflop_s\":{:.1f},\"peak_gflop_s\":{:.1f},\"peak_fraction\":{:.3f}}}\n",
-                   fast->name, type == WeightType::fp8 ? "fp8" : "bf16", tokens, gemm_rows, gemm_in, fast_gflops,
-                   dot_peak, fast_gflops / dot_peak);
+        report(fast->name, best_seconds([&] { fast->rows(rows, xs.data(), tokens, 0, gemm_rows, ys.data(), fast_scratch.data()); }),
+               dot_peak);
         if (can_pack(rows)) {  // the same rows packed in panels
           Rows packed = rows;
           pack_panels(packed, 0, packed.out / kPanelWidth);
           packed.panels = true;
-          const double ps = best_seconds([&] { fast->rows(packed, xs.data(), tokens, 0, gemm_rows, ys.data(), fast_scratch.data()); });
-          const double panel_gflops = 2.0 * tokens * gemm_rows * gemm_in / ps / 1e9;
-          fmt::print("{{\"bench\":\"cpu_rows_prefill\",\"isa\":\"{}-panels\",\"weights\":\"{}\",\"tokens\":{},\"rows\":{},"
-                     "\"in\":{},\"gflop_s\":{:.1f},\"peak_gflop_s\":{:.1f},\"peak_fraction\":{:.3f}}}\n",
-                     fast->name, type == WeightType::fp8 ? "fp8" : "bf16", tokens, gemm_rows, gemm_in, panel_gflops,
-                     dot_peak, panel_gflops / dot_peak);
+          report(std::string(fast->name) + "-panels",
+                 best_seconds([&] { fast->rows(packed, xs.data(), tokens, 0, gemm_rows, ys.data(), fast_scratch.data()); }),
+                 dot_peak);
         }
       }
     }

@@ -1,5 +1,7 @@
-// The fast row kernels with AVX512-BF16 (bf16_kernels.h). Compiled with -mavx512f -mavx512bw
-// -mavx512vl -mavx512vbmi -mavx512bf16; only called after dispatch.cpp has checked the CPU.
+// The fast row kernels with AVX512-BF16 (bf16_kernels.h): on row-major weights (inner products,
+// 16 lanes an output) and on weights packed in panels (outer products, an output a lane), and
+// the packing. Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vbmi -mavx512bf16; only
+// called after dispatch.cpp has checked the CPU.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -274,11 +276,12 @@ void block_rows(const Rows& w, const Element* data, const float* scales, const f
 
 // ---- Weights in panels (bf16_kernels.h): outer products, 16 rows a vector ----
 
-// T tokens against P panels over `pairs` column pairs (panel[p], x: at the first): lane l of acc[p][t] is row l
-// of panel p for token t, one chain of dot products over the pairs in order. The sums start at
-// zero (`first`) or from `partial` ([p · partial_stride + t · 16]); they go to y (lanes masked by
-// `keep[p]`, rows outside the call's range) when y is given, else back to `partial`. A panel
-// with nothing kept is a stand-in filling the tile: its sums are neither read nor kept.
+// T tokens against P panels over `pairs` column pairs (panel[p] and x at the first): lane l of
+// acc[p][t] is row l of panel p for token t, one chain of dot products over the pairs in order.
+// The sums start at zero (`first`) or from `partial` ([p · partial_stride + t · 16]); they go
+// to y (lanes masked by `keep[p]`, rows outside the call's range) when y is given, else back to
+// `partial`. A panel with nothing kept is a stand-in filling the tile: its sums are neither read
+// nor kept.
 // `ahead`: bytes past each pair in use to prefetch in its panel (0: in the caches).
 template <int P, int T, bool kFp8>
 void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride, int pairs, bool first, float* partial,
