@@ -427,57 +427,53 @@ void panel_rows_few(const Rows& w, const float* x, int tokens, int begin, int en
   }
 }
 
-// More tokens: rows in spans of kSpanRows, each against tiles of kBf16TileTokens tokens, column
-// chunk by chunk. A chunk's activations (48 tokens x 512 columns, L2) are rounded with each
-// block's scales, FP8 panels widened to BF16 once into scratch (L2), then run 12 tokens (L1) at
-// a time; the span's sums wait in `partial` between chunks. Rounding a chunk rather than a
-// tile's whole rows keeps the activations in L2 whatever the width (o_proj's 16384 columns:
-// 48 tokens are 3 MB of float32).
+// More tokens: rows in spans of kSpanRows, each against tiles of up to kBf16TileTokens tokens,
+// column chunk by chunk. A chunk's activations (48 tokens x 512 columns, L2) are rounded with
+// each block's scales, then run against the block's panels (their chunk in L1/L2 after the first
+// group) 12 tokens at a time; the span's sums wait in `partial` between chunks. Rounding a chunk
+// rather than a tile's whole rows keeps the activations in L2 whatever the width (o_proj's 16384
+// columns: 48 tokens are 3 MB of float32). FP8 is widened in registers by every group: widened
+// once a tile into scratch instead, the stores cost more (bench_cpu_rows, one thread, FP8,
+// alternating builds: 512 x 2048 x 7168 0.66-0.69 -> 0.69-0.79 of the peak, 512 x 7168 x 16384
+// 0.59-0.62 -> 0.71-0.75, 48 x 2048 x 7168 0.63-0.67 -> 0.67-0.74).
 constexpr int kSpanRows = 1024;
+// The size of ceil(n / most) near-equal parts of n: 49 tokens as 25 + 24, not 48 + 1.
+int even_split(int n, int most) {
+  const int parts = (n + most - 1) / most;
+  return (n + parts - 1) / parts;
+}
+template <bool kFp8>
 void panel_rows_many(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* scratch) {
-  const bool fp8 = w.type == WeightType::fp8;
-  const int in = w.in, pairs = in / 2, block = fp8 ? w.block : 128;
-  const int64_t panel_bytes = int64_t(kPanelWidth) * in * (fp8 ? 1 : 2);
+  const int in = w.in, pairs = in / 2, block = kFp8 ? w.block : 128;
+  constexpr int kPairBytes = 2 * kPanelWidth * (kFp8 ? 1 : 2);
+  const int64_t panel_bytes = int64_t(pairs) * kPairBytes;
   uint16_t* xs = scratch;  // [kBf16TileTokens][2 · kPanelChunkPairs]
-  uint16_t* widened = xs + kBf16TileTokens * 2 * kPanelChunkPairs;  // [kBlockPanels][kPanelChunkPairs][32]
-  float* partial = reinterpret_cast<float*>(widened + kBlockPanels * kPanelChunkPairs * 2 * kPanelWidth);
+  float* partial = reinterpret_cast<float*>(xs + kBf16TileTokens * 2 * kPanelChunkPairs);
   const int64_t partial_stride = int64_t(kBf16TileTokens) * 16;  // a panel's sums: [token][16]
+  const int tile_size = even_split(tokens, kBf16TileTokens);
   for (int s0 = begin / block * block; s0 < end; s0 += kSpanRows) {
     const int s_begin = std::max(s0, begin), s_end = std::min(s0 + kSpanRows, end), s_first = s_begin / kPanelWidth;
-    for (int t0 = 0; t0 < tokens; t0 += kBf16TileTokens) {
-      const int tile_tokens = std::min(kBf16TileTokens, tokens - t0);
+    for (int t0 = 0; t0 < tokens; t0 += tile_size) {
+      const int tile_tokens = std::min(tile_size, tokens - t0), group_size = even_split(tile_tokens, kPanelTokens);
       for (int c = 0; c < pairs; c += kPanelChunkPairs) {
         const int c_pairs = std::min(kPanelChunkPairs, pairs - c);
         for (int b0 = s0; b0 < s_end; b0 += block) {
           const int first = std::max(b0, s_begin) / kPanelWidth,
                     last = (std::min(b0 + block, s_end) + kPanelWidth - 1) / kPanelWidth;
           if (first >= last) continue;
-          const float* scales = fp8 ? w.scales + int64_t(b0 / w.block) * w.scale_cols + 2 * c / w.block : nullptr;
-          if (fp8 || b0 == s0)  // BF16: the same rounding for every block
+          const float* scales = kFp8 ? w.scales + int64_t(b0 / w.block) * w.scale_cols + 2 * c / w.block : nullptr;
+          if (kFp8 || b0 == s0)  // BF16: the same rounding for every block
             for (int t = 0; t < tile_tokens; ++t)
               round_activations(x + int64_t(t0 + t) * in + 2 * c, 2 * c_pairs, scales, block, 0, xs + t * 2 * kPanelChunkPairs);
           const uint8_t* p_base[kBlockPanels];
-          for (int p = first; p < last; ++p) {
-            const uint8_t* chunk = static_cast<const uint8_t*>(w.data) + p * panel_bytes + int64_t(c) * 2 * kPanelWidth * (fp8 ? 1 : 2);
-            if (!fp8) {
-              p_base[p - first] = chunk;
-              continue;
-            }
-            uint16_t* out = widened + int64_t(p - first) * kPanelChunkPairs * 2 * kPanelWidth;
-            for (int k = 0; k < c_pairs; k += 2) {  // 64 codes: two pairs
-              __m512i two[2];
-              fp8_to_bf16x2<0>(_mm512_loadu_si512(chunk + k * 2 * kPanelWidth), two);
-              _mm512_storeu_si512(out + k * 2 * kPanelWidth, two[0]);
-              _mm512_storeu_si512(out + (k + 1) * 2 * kPanelWidth, two[1]);
-            }
-            p_base[p - first] = reinterpret_cast<const uint8_t*>(out);
-          }
+          for (int p = first; p < last; ++p)
+            p_base[p - first] = static_cast<const uint8_t*>(w.data) + p * panel_bytes + int64_t(c) * kPairBytes;
           const PanelSpan span{p_base, first, last, begin, end};
-          for (int t = 0; t < tile_tokens; t += kPanelTokens) {
+          for (int t = 0; t < tile_tokens; t += group_size) {
             const PanelCall call{xs + t * 2 * kPanelChunkPairs, 2 * kPanelChunkPairs, c_pairs, c == 0,
                                  partial + (int64_t(first - s_first)) * partial_stride + t * 16, partial_stride,
                                  c + c_pairs == pairs ? y + int64_t(t0 + t) * w.out : nullptr, w.out, 0};
-            panel_tiles<false>(span, std::min(kPanelTokens, tile_tokens - t), 2, call);  // FP8 widened: BF16
+            panel_tiles<kFp8>(span, std::min(group_size, tile_tokens - t), 2, call);
           }
         }
       }
@@ -485,13 +481,13 @@ void panel_rows_many(const Rows& w, const float* x, int tokens, int begin, int e
   }
 }
 static_assert(bf16_scratch_values(kBf16Step) >= kBf16TileTokens * 2 * kPanelChunkPairs +
-                                                    kBlockPanels * kPanelChunkPairs * 2 * kPanelWidth +
                                                     2 * (kSpanRows / kPanelWidth) * kBf16TileTokens * 16,
-              "bf16_kernels.h: scratch too small for the panels' chunk, widened weights and sums");
+              "bf16_kernels.h: scratch too small for the panels' chunk of activations and sums");
 
 void panel_rows(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* scratch) {
   if (tokens <= kPanelTokens) return panel_rows_few(w, x, tokens, begin, end, y, scratch);
-  panel_rows_many(w, x, tokens, begin, end, y, scratch);
+  if (w.type == WeightType::fp8) return panel_rows_many<true>(w, x, tokens, begin, end, y, scratch);
+  panel_rows_many<false>(w, x, tokens, begin, end, y, scratch);
 }
 
 void rows(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* scratch) {
