@@ -123,7 +123,9 @@ void linear_fast(ThreadPool& pool, const Linear& w, const float* x, int tokens, 
 bool pack_for_fast_kernels(ThreadPool& pool, const Linear& w, const simd::Bf16Kernels& kernels) {
   simd::Rows r = rows_of(w);
   if (r.panels) return true;
-  if (!w.weight->private_copy || !simd::can_pack(r)) return false;
+  // Whole tensors only: a rank's shard of a tensor leaves the rest to other ranks, as rows.
+  const bool whole = w.out == w.weight->shape.front() && w.in == w.weight->shape.back();
+  if (!w.weight->private_copy || !whole || !simd::can_pack(r)) return false;
   pool.parallel_for(r.out / simd::kPanelWidth, [&](int begin, int end, int) { kernels.pack(r, begin, end); });
   w.weight->panels = true;
   return true;
