@@ -20,15 +20,17 @@ constexpr int bf16_padded(int n) { return (n + kBf16Step - 1) / kBf16Step * kBf1
 // Rows and tokens of one tile of a multi-token call: each row is widened to BF16 once per
 // tile, each token's activations are rounded once per 128-row scale block and tile.
 constexpr int kBf16TileRows = 4, kBf16TileTokens = 48;
-// Per thread: a tile's activations, a group of rows' chunk widened, the tiles' partial sums.
-constexpr size_t bf16_scratch_values(int in) { return size_t(kBf16TileTokens) * bf16_padded(in) + (size_t(1) << 18); }
+// Per thread: a tile's activations, a group of rows' chunk widened, the tiles' partial sums (on
+// panels: a chunk's activations and a span's sums).
+constexpr size_t bf16_scratch_values(int in) { return size_t(kBf16TileTokens) * bf16_padded(in) + (size_t(1) << 17); }
 
 struct Bf16Kernels {
   const char* name;
   // y[t · w.out + o] = Σ_i x[t · w.in + i] · W[o][i] for o in [begin, end), t < tokens, in the
   // numerics above. scratch: bf16_scratch_values(w.in) values. Each output is one chain of dot
   // products over i, whatever `tokens` and the row split are (batch invariance, bit for bit).
-  // Runs FP8 views whose block and column phase are multiples of kBf16Step, and BF16 weights.
+  // Runs FP8 views whose block and column phase are multiples of kBf16Step, BF16 weights, and
+  // weights in panels (below).
   void (*rows)(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* scratch);
   // The arithmetic probe: `iterations` rounds of independent BF16 dot products in registers,
   // kDotFlopsPerRound FLOP each; the result only defeats the optimizer.
@@ -46,14 +48,16 @@ constexpr int64_t kDotFlopsPerRound = int64_t(kDotChains) * kBf16Step * 2;
 // A token's activation pair is broadcast against it: 16 outputs a dot product, with no sums
 // across lanes, and the panel's bytes read as one stream. Every output is one chain of dot
 // products over the column pairs in order, whatever the number of tokens and the row split.
-// Whole matrices only (no views), rows a multiple of 16, columns of 32.
-constexpr int kPanelWidth = 16;
+// Whole matrices only (no views), rows a multiple of 16, columns of 32; FP8 scale blocks that
+// divide the kernels' column chunk (their activations are rounded a chunk and a block at a time).
+constexpr int kPanelWidth = 16, kPanelChunkColumns = 512;
 constexpr int64_t panel_index(int64_t row, int64_t col, int64_t in) {
   return row / kPanelWidth * kPanelWidth * in + col / 2 * (2 * kPanelWidth) + row % kPanelWidth * 2 + col % 2;
 }
 constexpr bool can_pack(const Rows& w) {
-  return (w.type == WeightType::bf16 || (w.type == WeightType::fp8 && w.block % kBf16Step == 0 && 512 % w.block == 0)) &&
-         w.row0 == 0 && w.col0 == 0 && (w.stride == 0 || w.stride == w.in) && w.out % kPanelWidth == 0 && w.in % kBf16Step == 0;
+  const bool blocks = w.type == WeightType::fp8 && w.block % kBf16Step == 0 && kPanelChunkColumns % w.block == 0;
+  return (w.type == WeightType::bf16 || blocks) && w.row0 == 0 && w.col0 == 0 && (w.stride == 0 || w.stride == w.in) &&
+         w.out % kPanelWidth == 0 && w.in % kBf16Step == 0;
 }
 // Rearranges panels [begin, end) of w's bytes (a row-major matrix that can_pack takes) in place;
 // once all are, w.panels = true describes them. Plain C++, any CPU: the reference for

@@ -331,7 +331,7 @@ void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride
 // 12 times). Not 8 panels for one token: R1's o_proj panels (16 x 16384 FP8) lie 256 KB apart,
 // 8 streams in the same L2 sets (8 ways), and one thread read 23 GB/s where 4 panels read 40
 // (bench_cpu_rows --tokens 1 --rows 7168 --in 16384; 7168-wide rows 31 -> 38).
-constexpr int kPanelTokens = 12, kPanelChunkPairs = 256, kBlockPanels = 128 / kPanelWidth;
+constexpr int kPanelTokens = 12, kPanelChunkPairs = kPanelChunkColumns / 2, kBlockPanels = 128 / kPanelWidth;
 struct PanelCall {
   const uint16_t* x;
   int64_t x_stride;
@@ -376,8 +376,8 @@ __mmask16 rows_kept(int p, int begin, int end) {
 }
 
 // Panels [first, last) of w for rows [begin, end); p_base[p - first]: where panel p's pairs (of
-// the chunk at hand) start, wide: BF16 values (else the stored type). `width` panels a tile, a
-// panel past the last taking panel `first`'s place with nothing kept.
+// the chunk at hand) start. `width` panels a tile, a panel past the last taking panel p's place
+// with nothing kept.
 struct PanelSpan {
   const uint8_t* const* p_base;
   int first, last, begin, end;
@@ -418,6 +418,8 @@ void panel_rows_few(const Rows& w, const float* x, int tokens, int begin, int en
       const int p1 = std::min(last, p0 + kBlockPanels);
       for (int p = p0; p < p1; ++p) p_base[p - p0] = static_cast<const uint8_t*>(w.data) + p * panel_bytes;
       const PanelSpan span{p_base, p0, p1, begin, end};
+      // Whole rows: no sums kept between calls (`partial`, never touched, points into scratch only
+      // because GCC cannot see that and warns of a null pointer's stores).
       const PanelCall call{xs, in, in / 2, true, reinterpret_cast<float*>(xs + kPanelTokens * in), 0, y, w.out, 1024};
       if (fp8)
         panel_tiles<true>(span, tokens, tokens == 1 && p1 - p0 > 2 ? 4 : 2, call);
