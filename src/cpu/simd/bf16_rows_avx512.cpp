@@ -282,10 +282,12 @@ void block_rows(const Rows& w, const Element* data, const float* scales, const f
 // to y (lanes masked by `keep[p]`, rows outside the call's range) when y is given, else back to
 // `partial`. A panel with nothing kept is a stand-in filling the tile: its sums are neither read
 // nor kept.
-// `ahead`: bytes past each pair in use to prefetch in its panel (0: in the caches).
+// `ahead`: bytes past each pair in use to prefetch in its panel (0: in the caches). `next`
+// (if given): bytes to bring in at the pace of one panel, the next block's (below).
 template <int P, int T, bool kFp8>
 void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride, int pairs, bool first, float* partial,
-                int64_t partial_stride, float* y, int64_t y_stride, const __mmask16* keep, int64_t ahead) {
+                int64_t partial_stride, float* y, int64_t y_stride, const __mmask16* keep, int64_t ahead,
+                const uint8_t* next) {
   constexpr int kPairBytes = kPanelWidth * 2 * (kFp8 ? 1 : 2);
   __m512 acc[P][T];
   for (int p = 0; p < P; ++p)
@@ -299,6 +301,7 @@ void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride
   };
   if constexpr (kFp8) {
     for (int k = 0; k < pairs; k += 2) {  // 64 codes: two pairs of a panel
+      if (next) _mm_prefetch(reinterpret_cast<const char*>(next + k * kPairBytes), _MM_HINT_T0);
       __m512i two[P][2], even[P], odd[P];
       for (int p = 0; p < P; ++p) {
         if (ahead) _mm_prefetch(reinterpret_cast<const char*>(panel[p] + k * kPairBytes + ahead), _MM_HINT_T0);
@@ -310,6 +313,7 @@ void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride
     }
   } else {
     for (int k = 0; k < pairs; ++k) {
+      if (next) _mm_prefetch(reinterpret_cast<const char*>(next + k * kPairBytes), _MM_HINT_T0);
       __m512i wv[P];
       for (int p = 0; p < P; ++p) {
         if (ahead) _mm_prefetch(reinterpret_cast<const char*>(panel[p] + k * kPairBytes + ahead), _MM_HINT_T0);
@@ -332,6 +336,8 @@ void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride
 // 8 streams in the same L2 sets (8 ways), and one thread read 23 GB/s where 4 panels read 40
 // (bench_cpu_rows --tokens 1 --rows 7168 --in 16384; 7168-wide rows 31 -> 38).
 constexpr int kPanelTokens = 12, kPanelChunkPairs = kPanelChunkColumns / 2, kBlockPanels = 128 / kPanelWidth;
+// A scale block's panels (can_pack: FP8 blocks divide the chunk).
+constexpr int kMaxBlockPanels = kPanelChunkColumns / kPanelWidth;
 struct PanelCall {
   const uint16_t* x;
   int64_t x_stride;
@@ -342,12 +348,15 @@ struct PanelCall {
   float* y;
   int64_t y_stride;
   int64_t ahead;
+  // The next block's panels (their chunk), one a tile from tile next_first of this call on.
+  const uint8_t* const* next = nullptr;
+  int next_count = 0, next_first = 0;
 };
 template <bool kFp8, int P>
-void panel_tokens(int tokens, const uint8_t* const* panel, const __mmask16* keep, const PanelCall& c) {
+void panel_tokens(int tokens, const uint8_t* const* panel, const __mmask16* keep, const PanelCall& c, const uint8_t* next) {
 #define R1_PANEL_TILE(T)                                                                                              \
   return panel_tile<P, T, kFp8>(panel, c.x, c.x_stride, c.pairs, c.first, c.partial, c.partial_stride, \
-                                c.y, c.y_stride, keep, c.ahead)
+                                c.y, c.y_stride, keep, c.ahead, next)
   if constexpr (P > 2) {
     R1_PANEL_TILE(1);
   } else {
@@ -386,7 +395,7 @@ template <bool kFp8>
 void panel_tiles(const PanelSpan& span, int tokens, int width, PanelCall call) {
   float* partial = call.partial;
   float* y = call.y;
-  for (int p = span.first; p < span.last; p += width) {
+  for (int p = span.first, tile = call.next_first; p < span.last; p += width, ++tile) {
     const uint8_t* panel[4];
     __mmask16 keep[4];
     for (int q = 0; q < width; ++q) {
@@ -396,10 +405,11 @@ void panel_tiles(const PanelSpan& span, int tokens, int width, PanelCall call) {
     }
     call.partial = partial + (p - span.first) * call.partial_stride;
     call.y = y ? y + int64_t(p) * kPanelWidth : nullptr;
+    const uint8_t* next = tile < call.next_count ? call.next[tile] : nullptr;
     if (width == 4)
-      panel_tokens<kFp8, 4>(1, panel, keep, call);
+      panel_tokens<kFp8, 4>(1, panel, keep, call, next);
     else
-      panel_tokens<kFp8, 2>(tokens, panel, keep, call);
+      panel_tokens<kFp8, 2>(tokens, panel, keep, call, next);
   }
 }
 
@@ -453,28 +463,50 @@ void panel_rows_many(const Rows& w, const float* x, int tokens, int begin, int e
   float* partial = reinterpret_cast<float*>(xs + kBf16TileTokens * 2 * kPanelChunkPairs);
   const int64_t partial_stride = int64_t(kBf16TileTokens) * 16;  // a panel's sums: [token][16]
   const int tile_size = even_split(tokens, kBf16TileTokens);
-  for (int s0 = begin / block * block; s0 < end; s0 += kSpanRows) {
+  const int span_start = begin / block * block;
+  // The panels of the block of rows from b0 (in its span of rows from s0) and where their chunk
+  // from pair c starts: the range in *first, *last.
+  auto block_panels = [&](int s0, int b0, int c, const uint8_t** base, int* first, int* last) {
+    *first = std::max(b0, begin) / kPanelWidth;
+    *last = (std::min({b0 + block, s0 + kSpanRows, end}) + kPanelWidth - 1) / kPanelWidth;
+    for (int p = *first; p < *last; ++p)
+      base[p - *first] = static_cast<const uint8_t*>(w.data) + p * panel_bytes + int64_t(c) * kPairBytes;
+  };
+  for (int s0 = span_start; s0 < end; s0 += kSpanRows) {
     const int s_begin = std::max(s0, begin), s_end = std::min(s0 + kSpanRows, end), s_first = s_begin / kPanelWidth;
     for (int t0 = 0; t0 < tokens; t0 += tile_size) {
       const int tile_tokens = std::min(tile_size, tokens - t0), group_size = even_split(tile_tokens, kPanelTokens);
       for (int c = 0; c < pairs; c += kPanelChunkPairs) {
         const int c_pairs = std::min(kPanelChunkPairs, pairs - c);
         for (int b0 = s0; b0 < s_end; b0 += block) {
-          const int first = std::max(b0, s_begin) / kPanelWidth,
-                    last = (std::min(b0 + block, s_end) + kPanelWidth - 1) / kPanelWidth;
+          const uint8_t* p_base[kMaxBlockPanels];
+          int first, last;
+          block_panels(s0, b0, c, p_base, &first, &last);
           if (first >= last) continue;
+          // The block after this one (the next rows, else the span's first at the next chunk,
+          // token tile or span) comes from memory while this one's groups run from L2: its
+          // first group would otherwise wait on two streams the hardware prefetcher only ramps up.
+          const uint8_t* next[kMaxBlockPanels];
+          int next_first = 0, next_last = 0;
+          if (b0 + block < s_end)
+            block_panels(s0, b0 + block, c, next, &next_first, &next_last);
+          else if (c + kPanelChunkPairs < pairs)
+            block_panels(s0, s0, c + kPanelChunkPairs, next, &next_first, &next_last);
+          else if (t0 + tile_size < tokens)
+            block_panels(s0, s0, 0, next, &next_first, &next_last);
+          else if (s0 + kSpanRows < end)
+            block_panels(s0 + kSpanRows, s0 + kSpanRows, 0, next, &next_first, &next_last);
           const float* scales = kFp8 ? w.scales + int64_t(b0 / w.block) * w.scale_cols + 2 * c / w.block : nullptr;
           if (kFp8 || b0 == s0)  // BF16: the same rounding for every block
             for (int t = 0; t < tile_tokens; ++t)
               round_activations(x + int64_t(t0 + t) * in + 2 * c, 2 * c_pairs, scales, block, 0, xs + t * 2 * kPanelChunkPairs);
-          const uint8_t* p_base[kBlockPanels];
-          for (int p = first; p < last; ++p)
-            p_base[p - first] = static_cast<const uint8_t*>(w.data) + p * panel_bytes + int64_t(c) * kPairBytes;
           const PanelSpan span{p_base, first, last, begin, end};
-          for (int t = 0; t < tile_tokens; t += group_size) {
-            const PanelCall call{xs + t * 2 * kPanelChunkPairs, 2 * kPanelChunkPairs, c_pairs, c == 0,
-                                 partial + (int64_t(first - s_first)) * partial_stride + t * 16, partial_stride,
-                                 c + c_pairs == pairs ? y + int64_t(t0 + t) * w.out : nullptr, w.out, 0};
+          const int tiles = (last - first + 1) / 2;
+          for (int t = 0, group = 0; t < tile_tokens; t += group_size, ++group) {
+            PanelCall call{xs + t * 2 * kPanelChunkPairs, 2 * kPanelChunkPairs, c_pairs, c == 0,
+                           partial + (int64_t(first - s_first)) * partial_stride + t * 16, partial_stride,
+                           c + c_pairs == pairs ? y + int64_t(t0 + t) * w.out : nullptr, w.out, 0};
+            call.next = next, call.next_count = next_last - next_first, call.next_first = group * tiles;
             panel_tiles<kFp8>(span, std::min(group_size, tile_tokens - t), 2, call);
           }
         }
