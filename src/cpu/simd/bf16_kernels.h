@@ -39,7 +39,7 @@ struct Bf16Kernels {
   // 2 bytes at a time: 1.7-1.9 GB/s on both threads, minutes of load for R1).
   void (*pack)(const Rows& w, int begin, int end);
 };
-constexpr int kDotChains = 12;
+constexpr int kDotChains = kFmaChainsPerRound;  // kernels.h: why 24
 constexpr int64_t kDotFlopsPerRound = int64_t(kDotChains) * kBf16Step * 2;
 
 // Weights packed for the fast kernels' outer products: rows in panels of kPanelWidth, panel p

@@ -561,12 +561,13 @@ void pack(const Rows& w, int begin, int end) {
   }
 }
 
-// kDotChains chains of vdpbf16ps: more than its latency × issue width on any x86 core.
+// kDotChains chains of vdpbf16ps: more than its latency × issue width (kernels.h).
 float dot_loop(int64_t iterations) {
   __m512 acc[kDotChains];
   for (int k = 0; k < kDotChains; ++k) acc[k] = _mm512_set1_ps(float(k));
   const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3F80), b = (__m512bh)_mm512_set1_epi16(0x3380);  // 1, 2^-24
   for (int64_t i = 0; i < iterations; ++i)
+#pragma GCC unroll 24
     for (int k = 0; k < kDotChains; ++k) acc[k] = _mm512_dpbf16_ps(acc[k], a, b);
   for (int k = 1; k < kDotChains; ++k) acc[0] = _mm512_add_ps(acc[0], acc[k]);
   return _mm512_reduce_add_ps(acc[0]);

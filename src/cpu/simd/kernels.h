@@ -103,7 +103,12 @@ struct Kernels {
   float (*fma_loop)(int64_t iterations);
   int lanes;
 };
-constexpr int kFmaFlopsPerRound = 2 * 12;
+// FMAs a round of the probe: as many independent chains as AVX-512's registers hold. Zen 5
+// issues two 512-bit FMAs a cycle at a latency of 4 and two BF16 dot products at about 6: 12
+// chains read 3% (FMA) and 8-10% (dot products) below 24 (measured in a standalone loop), a
+// probe that weak inflates every fraction of it. AVX2's 16 registers take 12 chains twice.
+constexpr int kFmaChainsPerRound = 24;
+constexpr int kFmaFlopsPerRound = 2 * kFmaChainsPerRound;
 
 // The kernels of `isa`, or nullptr when this build or this CPU lacks it.
 const Kernels* kernels_for(Isa isa);

@@ -577,18 +577,21 @@ void rows(const Rows& w, const float* x, int tokens, int begin, int end, float* 
   }
 }
 
-// The FMA peak: `iterations` rounds of 12 independent vector FMAs (more chains than the FMA
-// latency × issue width of any x86 core), registers only. Returns a value that depends on every
-// FMA so that none is optimized away. 2 · 12 · W FLOP per round.
+// The FMA peak: `iterations` rounds of kFmaChainsPerRound vector FMAs (kernels.h), registers
+// only: 24 independent chains with AVX-512, 12 twice with AVX2 (16 registers). Returns a value
+// that depends on every FMA so that none is optimized away. kFmaFlopsPerRound · W FLOP a round.
 template <class V>
 float fma_loop(int64_t iterations) {
   using F = typename V::F;
-  constexpr int kChains = 12;
+  constexpr int kChains = V::W >= 16 ? kFmaChainsPerRound : kFmaChainsPerRound / 2;
   F acc[kChains];
   for (int k = 0; k < kChains; ++k) acc[k] = V::set1(1.0f + 1e-3f * k);
   const F m = V::set1(0.999999f), a = V::set1(1e-7f);
   for (int64_t i = 0; i < iterations; ++i)
-    for (int k = 0; k < kChains; ++k) acc[k] = V::fma(acc[k], m, a);
+#pragma GCC unroll 2
+    for (int pass = 0; pass < kFmaChainsPerRound / kChains; ++pass)
+#pragma GCC unroll 24
+      for (int k = 0; k < kChains; ++k) acc[k] = V::fma(acc[k], m, a);
   F sum = acc[0];
   for (int k = 1; k < kChains; ++k) sum = V::add(sum, acc[k]);
   return V::reduce(sum);

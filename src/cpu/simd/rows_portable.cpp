@@ -78,8 +78,8 @@ float read_sum(const float* p, size_t n, int streams) {
 }
 
 float fma_loop(int64_t iterations) {
-  float acc[12];
-  for (int k = 0; k < 12; ++k) acc[k] = 1.0f + 1e-3f * k;
+  float acc[kFmaChainsPerRound];
+  for (int k = 0; k < kFmaChainsPerRound; ++k) acc[k] = 1.0f + 1e-3f * k;
   for (int64_t i = 0; i < iterations; ++i)
     for (float& a : acc) a = std::fma(a, 0.999999f, 1e-7f);
   float sum = 0;
