@@ -203,7 +203,9 @@ int run_synthetic(const BenchOptions& o) {
                                                   o.prompt_len + o.gen_len / 2.0, sizeof(float));
   const double effective_gb_s = step_bytes * decode_tok_s / o.batch / 1e9;
   const double read_s = read_files_once_s(o.model.model);
-  const double prefill_gflop_s = st.prefill_tok_s() * prefill_flops_per_token(session.config(), session.model().weights) / 1e9;
+  // A prompt's tokens attend to (prompt_len + 1) / 2 positions on average.
+  const double prefill_gflop_s =
+      st.prefill_tok_s() * prefill_flops_per_token(session.config(), session.model().weights, (o.prompt_len + 1) / 2.0) / 1e9;
   const double fraction = bandwidth_gb_s > 0 ? effective_gb_s / bandwidth_gb_s : 0.0;
   if (o.json) {
     auto two_decimals = [](double x) { return std::round(x * 100) / 100; };

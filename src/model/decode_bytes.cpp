@@ -38,10 +38,11 @@ double decode_bytes_per_step(const ModelConfig& config, const ModelWeights& weig
   return total;
 }
 
-double prefill_flops_per_token(const ModelConfig& config, const ModelWeights& weights) {
+double prefill_flops_per_token(const ModelConfig& config, const ModelWeights& weights, double context) {
+  const double attention = 2.0 * config.num_attention_heads * (config.kv_cache_dim() + config.kv_lora_rank) * context;
   double total = 0;
   for (const LayerWeights& l : weights.layers) {
-    total += flops(l.q_a) + flops(l.q_b) + flops(l.q_proj) + flops(l.kv_a) + flops(l.kv_b) + flops(l.o_proj);
+    total += flops(l.q_a) + flops(l.q_b) + flops(l.q_proj) + flops(l.kv_a) + flops(l.kv_b) + flops(l.o_proj) + attention;
     if (!l.moe) {
       total += flops(l.mlp);
       continue;

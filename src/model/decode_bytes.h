@@ -14,10 +14,12 @@ namespace r1 {
 double decode_bytes_per_step(const ModelConfig& config, const ModelWeights& weights, int batch, double context,
                              int cache_bytes_per_value);
 
-// Multiply-add FLOPs (2 per weight) of one prompt token's matrix products: the projections, kv_b
-// (applied absorbed), the dense MLP or the router, shared expert and num_experts_per_tok experts.
-// Not the lm_head (prefill applies it to the last token only) nor attention's scores (they grow
-// with the context; at R1's shapes and a 512-token prompt about 4% more).
-double prefill_flops_per_token(const ModelConfig& config, const ModelWeights& weights);
+// Multiply-add FLOPs (2 per product) one prompt token takes, as the engine computes them: the
+// matrix products (the projections, kv_b applied absorbed, the dense MLP or the router, shared
+// expert and num_experts_per_tok experts) and attention in the absorbed form over `context`
+// positions on average (every head's scores over the cached latent and k_pe, its weighted sum of
+// latents: at R1's shapes and a 512-token prompt 6% of the total). Not the lm_head: prefill
+// applies it to the last token only.
+double prefill_flops_per_token(const ModelConfig& config, const ModelWeights& weights, double context);
 
 }  // namespace r1
