@@ -18,7 +18,8 @@ struct Matrix {
   Rows rows;
 };
 
-inline Matrix random_matrix(WeightType type, int out, int in, std::mt19937& rng) {
+// FP8: scales in blocks of `block` x `block` (DeepSeek's checkpoints: 128).
+inline Matrix random_matrix(WeightType type, int out, int in, std::mt19937& rng, int block = 128) {
   Matrix m;
   std::uniform_real_distribution<float> value(-1.0f, 1.0f);
   const int bytes = type == WeightType::f32 ? 4 : type == WeightType::fp8 ? 1 : 2;
@@ -46,9 +47,9 @@ inline Matrix random_matrix(WeightType type, int out, int in, std::mt19937& rng)
   }
   m.rows = {type, m.data.data(), nullptr, out, in, 0, 0};
   if (type == WeightType::fp8) {
-    m.rows.block = 128;
-    m.rows.scale_cols = (in + 127) / 128;
-    m.scales.resize(size_t((out + 127) / 128) * m.rows.scale_cols);
+    m.rows.block = block;
+    m.rows.scale_cols = (in + block - 1) / block;
+    m.scales.resize(size_t((out + block - 1) / block) * m.rows.scale_cols);
     for (float& s : m.scales) s = std::ldexp(0.5f + value(rng) * 0.25f, -8);
     m.rows.scales = m.scales.data();
   }

@@ -202,6 +202,32 @@ TEST(CpuFastKernels, PanelsMatchReferenceAtEdgeSizes) {
         }
 }
 
+// Every FP8 scale block can_pack takes (32 to 512 rows and columns; checkpoints have 128), over
+// more than one span of rows, one token, a few and a tile's worth and more.
+TEST(CpuFastKernels, PanelsTakeEveryScaleBlockThatPacks) {
+  R1_REQUIRE_BF16();
+  const Bf16Kernels& ref = *simd::bf16_kernels_for(Isa::portable);
+  std::mt19937 rng(13);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  const int out = 1056, in = 1024;
+  for (int block : {32, 64, 256, 512})
+    for (int tokens : {1, 5, simd::kBf16TileTokens + 2}) {
+      const Matrix m = random_matrix(WeightType::fp8, out, in, rng, block);
+      const PackedMatrix p = packed(m);
+      std::vector<float> x(size_t(tokens) * in), want(size_t(tokens) * out), got(want.size(), -1.0f);
+      for (float& v : x) v = value(rng);
+      std::vector<uint16_t> scratch(simd::bf16_scratch_values(in));
+      ref.rows(m.rows, x.data(), tokens, 0, out, want.data(), scratch.data());
+      fast.rows(p.rows, x.data(), tokens, 0, out, got.data(), scratch.data());
+      for (int t = 0; t < tokens; ++t)
+        for (int o = 0; o < out; ++o) {
+          const size_t at = size_t(t) * out + o;
+          const double bound = (in / 2 + 1) * std::ldexp(1.0, -24) * magnitude(m.rows, o, x.data() + size_t(t) * in);
+          ASSERT_NEAR(got[at], want[at], bound + 1e-30) << "block " << block << " tokens " << tokens << " row " << o;
+        }
+    }
+}
+
 // Panels give each output the same bits whatever the tokens beside it and the row split.
 TEST(CpuFastKernels, PanelsBatchInvariant) {
   R1_REQUIRE_BF16();
