@@ -163,10 +163,9 @@ Capacity estimate_capacity(const ModelConfig& c, const Layout& layout, const Har
   cap.kv_bytes = double(layout.batch) * layout.context * c.num_hidden_layers * c.kv_cache_dim() * kKvCacheBytesPerValue;
 
   // Workspace: CUDA context, cuBLAS and NCCL buffers (~1.5 GiB, an estimate), and float32
-  // activations for a prefill chunk (EngineOptions: 512 tokens) or the batch: the residual and
-  // block buffers, this rank's queries and head outputs, MLP intermediates, and full-vocabulary
-  // logits.
-  const double tokens = std::max(layout.batch, 512);
+  // activations for a prefill chunk (the model's default) or the batch: the residual and block
+  // buffers, this rank's queries and head outputs, MLP intermediates, and full-vocabulary logits.
+  const double tokens = std::max(layout.batch, c.default_prefill_chunk());
   const double widest = std::max({p.mlp.size(), p.shared.size(), c.moe_intermediate_size});
   const double per_token = 4.0 * c.hidden_size + p.heads.size() * (c.qk_head_dim() + c.v_head_dim + c.kv_lora_rank) +
                            c.kv_cache_dim() + 3 * widest + c.vocab_size;

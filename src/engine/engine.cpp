@@ -34,6 +34,7 @@ namespace {
 EngineOptions resolve(EngineOptions o, const ModelConfig& config) {
   if (o.context_length <= 0) o.context_length = config.max_position_embeddings;
   if (o.context_length <= 0) fail("the model's config.json gives no max_position_embeddings: set a context length");
+  if (o.prefill_chunk == 0) o.prefill_chunk = config.default_prefill_chunk();
   if (o.max_batch <= 0 || o.prefill_chunk <= 0 || o.page_size <= 0)
     fail("engine: batch size, prefill chunk and page size must be positive");
   if (o.kv_pages <= 0) o.kv_pages = o.max_batch * ((o.context_length + o.page_size - 1) / o.page_size);

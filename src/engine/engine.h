@@ -29,10 +29,7 @@ namespace r1 {
 
 struct EngineOptions {
   int max_batch = 8;         // sequences decoding together
-  // Prompt tokens per forward call. 512 rather than 256: an R1 expert then gets ~16 of a chunk's
-  // tokens rather than ~8, and its weights are read once for the prompt rather than twice
-  // (slice, fast numerics: prefill of 512 tokens 87-95 -> 97-99 tok/s, alternating builds).
-  int prefill_chunk = 512;
+  int prefill_chunk = 0;     // prompt tokens per forward call; 0: the model's default_prefill_chunk()
   int context_length = 0;    // positions per sequence, prompt included; 0: the model's maximum
   int page_size = kDefaultPageSize;
   int kv_pages = 0;          // pages in the KV cache; 0: room for max_batch full contexts
