@@ -136,14 +136,17 @@ TEST(CpuFastKernels, BatchInvariant) {
     }
 }
 
-// The same matrix packed in panels (bf16_kernels.h), with its own bytes.
+// The same matrix packed in panels (bf16_kernels.h), with its own bytes and scales (it may
+// outlive m: the scales of a temporary had been read after it was freed, NaN now and then).
 struct PackedMatrix {
   std::vector<uint8_t> data;
+  std::vector<float> scales;
   Rows rows;
 };
 PackedMatrix packed(const Matrix& m) {
-  PackedMatrix p{m.data, m.rows};
+  PackedMatrix p{m.data, m.scales, m.rows};
   p.rows.data = p.data.data();
+  if (!p.scales.empty()) p.rows.scales = p.scales.data();
   EXPECT_TRUE(simd::can_pack(p.rows));
   simd::pack_panels(p.rows, 0, p.rows.out / simd::kPanelWidth);
   p.rows.panels = true;
