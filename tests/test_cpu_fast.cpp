@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "cpu/cpu_backend.h"
@@ -172,63 +173,55 @@ TEST(CpuFastKernels, PackMatchesThePortablePacking) {
       }
 }
 
+// m packed, through `fast`, against the reference on m for `tokens` random tokens, the rows split in two calls
+// (as the pool splits). Each output is one float32 chain over the column pairs: recursive
+// summation errs by at most (pairs + 1) · 2^-24 · Σ|w·x|.
+void expect_panels_match_reference(const Bf16Kernels& fast, const Matrix& m, int tokens, std::mt19937& rng,
+                                   const std::string& what) {
+  const Bf16Kernels& ref = *simd::bf16_kernels_for(Isa::portable);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  const int out = m.rows.out, in = m.rows.in;
+  const PackedMatrix p = packed(m);
+  std::vector<float> x(size_t(tokens) * in), want(size_t(tokens) * out), got(want.size(), -1.0f);
+  for (float& v : x) v = value(rng);
+  std::vector<uint16_t> scratch(simd::bf16_scratch_values(in));
+  ref.rows(m.rows, x.data(), tokens, 0, out, want.data(), scratch.data());
+  const int split = out / 2 + 3;
+  fast.rows(p.rows, x.data(), tokens, 0, split, got.data(), scratch.data());
+  fast.rows(p.rows, x.data(), tokens, split, out, got.data(), scratch.data());
+  for (int t = 0; t < tokens; ++t)
+    for (int o = 0; o < out; ++o) {
+      const size_t at = size_t(t) * out + o;
+      const double bound = (in / 2 + 1) * std::ldexp(1.0, -24) * magnitude(m.rows, o, x.data() + size_t(t) * in);
+      ASSERT_NEAR(got[at], want[at], bound + 1e-30) << what << " tokens " << tokens << " row " << o;
+    }
+}
+
 // Panels against the reference on the row-major matrix, at 16-row and 32-column edges: one
 // panel, a scale block and a leftover panel, rows split off the panels (as the pool splits);
-// one token (8 panels a tile), a few (2 panels), 12 (one group), 13 (column chunks), a tile of
-// tokens and 2 more. Each output is one float32 chain over the column pairs: recursive summation
-// errs by at most (pairs + 1) · 2^-24 · Σ|w·x|.
+// one token (4 panels a tile), a few (2 panels), 12 (one group), 13 (column chunks), a tile of
+// tokens and 2 more.
 TEST(CpuFastKernels, PanelsMatchReferenceAtEdgeSizes) {
   R1_REQUIRE_BF16();
-  const Bf16Kernels& ref = *simd::bf16_kernels_for(Isa::portable);
   std::mt19937 rng(9);
-  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
   for (WeightType type : kTypes)
     for (int in : {32, 96, 544, 1056})  // 1056: four chunks of 256 pairs and a rest
       for (int out : {16, 48, 160})
-        for (int tokens : {1, 3, 12, 13, simd::kBf16TileTokens + 2}) {
-          const Matrix m = random_matrix(type, out, in, rng);
-          const PackedMatrix p = packed(m);
-          std::vector<float> x(size_t(tokens) * in), want(size_t(tokens) * out), got(want.size(), -1.0f);
-          for (float& v : x) v = value(rng);
-          std::vector<uint16_t> scratch(simd::bf16_scratch_values(in));
-          ref.rows(m.rows, x.data(), tokens, 0, out, want.data(), scratch.data());
-          const int split = out / 2 + 3;
-          fast.rows(p.rows, x.data(), tokens, 0, split, got.data(), scratch.data());
-          fast.rows(p.rows, x.data(), tokens, split, out, got.data(), scratch.data());
-          for (int t = 0; t < tokens; ++t)
-            for (int o = 0; o < out; ++o) {
-              const size_t at = size_t(t) * out + o;
-              const double bound = (in / 2 + 1) * std::ldexp(1.0, -24) * magnitude(m.rows, o, x.data() + size_t(t) * in);
-              ASSERT_NEAR(got[at], want[at], bound + 1e-30)
-                  << "type " << int(type) << " in " << in << " out " << out << " tokens " << tokens << " row " << o;
-            }
-        }
+        for (int tokens : {1, 3, 12, 13, simd::kBf16TileTokens + 2})
+          ASSERT_NO_FATAL_FAILURE(expect_panels_match_reference(
+              fast, random_matrix(type, out, in, rng), tokens, rng,
+              "type " + std::to_string(int(type)) + " in " + std::to_string(in) + " out " + std::to_string(out)));
 }
 
 // Every FP8 scale block can_pack takes (32 to 512 rows and columns; checkpoints have 128), over
 // more than one span of rows, one token, a few and a tile's worth and more.
 TEST(CpuFastKernels, PanelsTakeEveryScaleBlockThatPacks) {
   R1_REQUIRE_BF16();
-  const Bf16Kernels& ref = *simd::bf16_kernels_for(Isa::portable);
   std::mt19937 rng(13);
-  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
-  const int out = 1056, in = 1024;
   for (int block : {32, 64, 256, 512})
-    for (int tokens : {1, 5, simd::kBf16TileTokens + 2}) {
-      const Matrix m = random_matrix(WeightType::fp8, out, in, rng, block);
-      const PackedMatrix p = packed(m);
-      std::vector<float> x(size_t(tokens) * in), want(size_t(tokens) * out), got(want.size(), -1.0f);
-      for (float& v : x) v = value(rng);
-      std::vector<uint16_t> scratch(simd::bf16_scratch_values(in));
-      ref.rows(m.rows, x.data(), tokens, 0, out, want.data(), scratch.data());
-      fast.rows(p.rows, x.data(), tokens, 0, out, got.data(), scratch.data());
-      for (int t = 0; t < tokens; ++t)
-        for (int o = 0; o < out; ++o) {
-          const size_t at = size_t(t) * out + o;
-          const double bound = (in / 2 + 1) * std::ldexp(1.0, -24) * magnitude(m.rows, o, x.data() + size_t(t) * in);
-          ASSERT_NEAR(got[at], want[at], bound + 1e-30) << "block " << block << " tokens " << tokens << " row " << o;
-        }
-    }
+    for (int tokens : {1, 5, simd::kBf16TileTokens + 2})
+      ASSERT_NO_FATAL_FAILURE(expect_panels_match_reference(fast, random_matrix(WeightType::fp8, 1056, 1024, rng, block),
+                                                            tokens, rng, "block " + std::to_string(block)));
 }
 
 // Panels give each output the same bits whatever the tokens beside it and the row split.

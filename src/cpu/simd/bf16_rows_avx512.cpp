@@ -463,7 +463,6 @@ void panel_rows_many(const Rows& w, const float* x, int tokens, int begin, int e
   float* partial = reinterpret_cast<float*>(xs + kBf16TileTokens * 2 * kPanelChunkPairs);
   const int64_t partial_stride = int64_t(kBf16TileTokens) * 16;  // a panel's sums: [token][16]
   const int tile_size = even_split(tokens, kBf16TileTokens);
-  const int span_start = begin / block * block;
   // The panels of the block of rows from b0 (in its span of rows from s0) and where their chunk
   // from pair c starts: the range in *first, *last.
   auto block_panels = [&](int s0, int b0, int c, const uint8_t** base, int* first, int* last) {
@@ -472,7 +471,7 @@ void panel_rows_many(const Rows& w, const float* x, int tokens, int begin, int e
     for (int p = *first; p < *last; ++p)
       base[p - *first] = static_cast<const uint8_t*>(w.data) + p * panel_bytes + int64_t(c) * kPairBytes;
   };
-  for (int s0 = span_start; s0 < end; s0 += kSpanRows) {
+  for (int s0 = begin / block * block; s0 < end; s0 += kSpanRows) {
     const int s_begin = std::max(s0, begin), s_end = std::min(s0 + kSpanRows, end), s_first = s_begin / kPanelWidth;
     for (int t0 = 0; t0 < tokens; t0 += tile_size) {
       const int tile_tokens = std::min(tile_size, tokens - t0), group_size = even_split(tile_tokens, kPanelTokens);
