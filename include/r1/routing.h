@@ -39,14 +39,9 @@ R1_HD float routing_group_score(const float* choice, int group_size, bool top2_s
   return top2_sum ? best + second : best;
 }
 
-// gate_logits: x·Wg for every routed expert; bias: e_score_correction_bias (noaux_tc) or null.
-// scratch: 2 * n_routed_experts floats. Writes num_experts_per_tok expert ids and weights,
-// best first. Ties go to the lower expert id.
-R1_HD void route_token(const RoutingParams& p, const float* gate_logits, const float* bias,
-                       float* scratch, int* expert_ids, float* expert_weights) {
+// Unbiased affinities of every routed expert (what the weights are made of) from its gate logit.
+R1_HD void routing_scores(const RoutingParams& p, const float* gate_logits, float* scores) {
   const int n = p.n_routed_experts;
-  float* scores = scratch;      // unbiased affinities: what the weights are made of
-  float* choice = scratch + n;  // what selection ranks: scores (+ bias)
   if (p.scoring_func == ScoringFunc::sigmoid) {
     for (int e = 0; e < n; ++e) scores[e] = 1.0f / (1.0f + expf(-gate_logits[e]));
   } else {
@@ -55,6 +50,25 @@ R1_HD void route_token(const RoutingParams& p, const float* gate_logits, const f
     for (int e = 0; e < n; ++e) sum += (scores[e] = expf(gate_logits[e] - max_logit));
     for (int e = 0; e < n; ++e) scores[e] /= sum;
   }
+}
+
+// The weights of the chosen experts (num_experts_per_tok of them) from their affinities.
+R1_HD void routing_weights(const RoutingParams& p, const float* scores, const int* expert_ids, float* expert_weights) {
+  float weight_sum = 0;
+  for (int k = 0; k < p.num_experts_per_tok; ++k) weight_sum += expert_weights[k] = scores[expert_ids[k]];
+  float scale = p.routed_scaling_factor / (p.norm_topk_prob ? weight_sum : 1.0f);
+  for (int k = 0; k < p.num_experts_per_tok; ++k) expert_weights[k] *= scale;
+}
+
+// gate_logits: x·Wg for every routed expert; bias: e_score_correction_bias (noaux_tc) or null.
+// scratch: 2 * n_routed_experts floats. Writes num_experts_per_tok expert ids and weights,
+// best first. Ties go to the lower expert id.
+R1_HD void route_token(const RoutingParams& p, const float* gate_logits, const float* bias,
+                       float* scratch, int* expert_ids, float* expert_weights) {
+  const int n = p.n_routed_experts;
+  float* scores = scratch;      // unbiased affinities: what the weights are made of
+  float* choice = scratch + n;  // what selection ranks: scores (+ bias)
+  routing_scores(p, gate_logits, scores);
   for (int e = 0; e < n; ++e) choice[e] = scores[e] + (bias ? bias[e] : 0.0f);
 
   if (p.topk_method != TopkMethod::greedy && p.n_group > 1) {
@@ -76,20 +90,16 @@ R1_HD void route_token(const RoutingParams& p, const float* gate_logits, const f
       if (!keep[e / group_size]) choice[e] = -INFINITY;
   }
 
-  float weight_sum = 0;
   for (int k = 0; k < p.num_experts_per_tok; ++k) {
     int best = 0;
     for (int e = 1; e < n; ++e)
       if (choice[e] > choice[best]) best = e;
     expert_ids[k] = best;
-    expert_weights[k] = scores[best];
-    weight_sum += scores[best];
     choice[best] = -INFINITY;
     // A masked expert can only be picked when fewer experts than top-k are left; never happens
     // for a valid config (checked when the config is loaded).
   }
-  float scale = p.routed_scaling_factor / (p.norm_topk_prob ? weight_sum : 1.0f);
-  for (int k = 0; k < p.num_experts_per_tok; ++k) expert_weights[k] *= scale;
+  routing_weights(p, scores, expert_ids, expert_weights);
 }
 
 }  // namespace r1

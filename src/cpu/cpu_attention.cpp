@@ -5,37 +5,9 @@
 #include "common/error.h"
 #include "cpu/cpu_backend.h"
 #include "cpu/linear.h"
-#include "cpu/vector_math.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#define R1_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
-#else
-#define R1_VECTOR_CLONES
-#endif
+#include "cpu/mla_core.h"
 
 namespace r1 {
-
-namespace {
-// o[h][c] = Σ_j p[h][j] · rows[j][c] for c in [c0, c0 + kValueWidth), `heads` (<= kValueHeads)
-// heads, j in order: the accumulators stay in registers over all positions instead of a load
-// and a store of o per position and head.
-constexpr int kValueHeads = 4, kValueWidth = 64;
-R1_VECTOR_CLONES
-void weighted_rows(const float* p, int64_t p_stride, int heads, const float* const* rows, int len, int c0,
-                   float* o, int64_t o_stride) {
-  float acc[kValueHeads][kValueWidth] = {};
-  for (int j = 0; j < len; ++j) {
-    const float* row = rows[j] + c0;
-    for (int h = 0; h < kValueHeads; ++h) {
-      const float w = h < heads ? p[h * p_stride + j] : 0.0f;
-      for (int l = 0; l < kValueWidth; ++l) acc[h][l] += w * row[l];
-    }
-  }
-  for (int h = 0; h < heads; ++h)
-    for (int l = 0; l < kValueWidth; ++l) o[h * o_stride + c0 + l] = acc[h][l];
-}
-
-}  // namespace
 
 void CpuBackend::attention(int layer, Activation x, Activation out) {
   const Batch& batch = *batch_;
@@ -126,16 +98,21 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
     }
   });
 
-  // Blocks of 16 heads: a block's latent sums stay in L1, R1's 128 heads give 8 blocks a token.
-  constexpr int block = 16;
-  const int blocks = (heads + block - 1) / block;
-  // Tokens in the order 0, n-1, 1, n-2, ...: a prompt's later tokens attend to longer prefixes,
-  // and each thread's contiguous range of units then holds as many long as short ones (in
-  // token order the last thread took 30% longer than the first on a 256-token chunk).
+  // Blocks of kMlaCoreHeads heads (R1's 128: two a token, so that one token's attention takes
+  // both threads). Tokens in the order 0, n-1, 1, n-2, ...: a prompt's later tokens attend to
+  // longer prefixes, and each thread's contiguous range of units then holds as many long as short
+  // ones (in token order the last thread took 30% longer than the first on a 256-token chunk).
+  const int blocks = (heads + kMlaCoreHeads - 1) / kMlaCoreHeads;
   pool_.parallel_for(n * blocks, [&](int begin, int end, int) {
+    thread_local std::vector<const float*> rows;
     for (int unit = begin; unit < end; ++unit) {
-      const int k = unit / blocks, t = k % 2 == 0 ? k / 2 : n - 1 - k / 2, h0 = unit % blocks * block;
-      attend_token(layer, batch, t, heads, h0, std::min(heads, h0 + block));
+      const int k = unit / blocks, t = k % 2 == 0 ? k / 2 : n - 1 - k / 2, h0 = unit % blocks * kMlaCoreHeads;
+      const int seq = batch.sequences[t], len = batch.positions[t] + 1;
+      rows.resize(size_t(len));
+      for (int j = 0; j < len; ++j) rows[size_t(j)] = cache_row(layer, seq, j);
+      const MlaCoreShape shape{std::min(kMlaCoreHeads, heads - h0), len, cache_dim, latent_dim, cfg_.softmax_scale()};
+      mla_attend(shape, q_absorbed_.data() + (int64_t(t) * heads + h0) * cache_dim, rows.data(),
+                 o_latent_.data() + (int64_t(t) * heads + h0) * latent_dim);
     }
   });
 
@@ -153,57 +130,6 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
         std::copy_n(values.data() + int64_t(t) * v_dim, v_dim, attn_out_.data() + (int64_t(t) * heads + h) * v_dim);
     }
   });
-}
-
-// Token t against its sequence's cache for heads [h0, h1): softmax(q · c_j · scale) over the
-// positions j <= its own, then the weighted sum of the latents c_j.
-R1_VECTOR_CLONES
-void CpuBackend::attend_token(int layer, const Batch& batch, int t, int heads, int h0, int h1) {
-  const int latent_dim = cfg_.kv_lora_rank, cache_dim = cfg_.kv_cache_dim(), count = h1 - h0;
-  const int seq = batch.sequences[t], len = batch.positions[t] + 1;
-  const float scale = cfg_.softmax_scale();
-  const float* q = q_absorbed_.data() + (int64_t(t) * heads + h0) * cache_dim;
-  thread_local std::vector<float> scores, page_scores;
-  thread_local std::vector<const float*> rows;
-  scores.resize(size_t(count) * len);
-  page_scores.resize(size_t(count) * page_size_);
-  rows.resize(len);
-  for (int j = 0; j < len; ++j) rows[j] = cache_row(layer, seq, j);
-  // The scores a page at a time: its cached rows are a float32 matrix for the row kernels, the
-  // heads' absorbed queries its tokens (each score summed in the kernels' fixed order).
-  for (int j0 = 0; j0 < len; j0 += page_size_) {
-    const int page_rows = std::min(page_size_, len - j0);
-    const simd::Rows page{simd::WeightType::f32, rows[j0], nullptr, page_rows, cache_dim, 0, 0, cache_dim};
-    rows_here(page, q, count, page_scores.data());
-    for (int k = 0; k < count; ++k)
-      for (int j = 0; j < page_rows; ++j) scores[size_t(k) * len + j0 + j] = page_scores[size_t(k) * page_rows + j] * scale;
-  }
-  for (int h = 0; h < count; ++h) {
-    float* row = scores.data() + size_t(h) * len;
-    const float max_score = *std::max_element(row, row + len);
-    for (int j = 0; j < len; ++j) row[j] = exp_approx(row[j] - max_score);
-    float lane_sums[16] = {};  // 16 partial sums (vectorized), folded in a fixed order
-    const int whole_lanes = len / 16 * 16;
-    for (int j = 0; j < whole_lanes; j += 16)
-      for (int l = 0; l < 16; ++l) lane_sums[l] += row[j + l];
-    for (int j = whole_lanes; j < len; ++j) lane_sums[j - whole_lanes] += row[j];
-    float sum = 0;
-    for (float s : lane_sums) sum += s;
-    for (int j = 0; j < len; ++j) row[j] /= sum;
-  }
-  float* o = o_latent_.data() + (int64_t(t) * heads + h0) * latent_dim;
-  const int whole = latent_dim / kValueWidth * kValueWidth;
-  for (int h = 0; h < count; h += kValueHeads) {
-    const int group = std::min(kValueHeads, count - h);
-    for (int c0 = 0; c0 < whole; c0 += kValueWidth)
-      weighted_rows(scores.data() + size_t(h) * len, len, group, rows.data(), len, c0, o + int64_t(h) * latent_dim, latent_dim);
-    for (int k = h; k < h + group; ++k)  // columns past the last whole block, in the same j order
-      for (int c = whole; c < latent_dim; ++c) {
-        float sum_c = 0;
-        for (int j = 0; j < len; ++j) sum_c += scores[size_t(k) * len + j] * rows[j][c];
-        o[int64_t(k) * latent_dim + c] = sum_c;
-      }
-  }
 }
 
 }  // namespace r1

@@ -49,6 +49,10 @@ class CpuBackend final : public Backend {
     std::vector<int> experts;
   };
   void record_routes(std::vector<Route>* out) { routes_ = out; }
+  // Test hook: while set, each MoE layer gives a token the experts recorded for it (same layer,
+  // sequence and position) instead of its own choice, weighted by its own router: numerics
+  // compared at a position where a near-tie flipped, with that discrete decision held fixed.
+  void force_routes(const std::vector<Route>* routes) { forced_routes_ = routes; }
 
  private:
   void pack_weights_for_fast_kernels();
@@ -66,7 +70,6 @@ class CpuBackend final : public Backend {
   float* cache_row(int layer, int sequence, int position);
   void run_mlp(const MlpWeights& w, const float* x, int tokens, float* out);
   void attend(int layer, const Batch& batch, int heads);
-  void attend_token(int layer, const Batch& batch, int t, int heads, int h0, int h1);
 
   const ModelConfig& cfg_;
   const ModelWeights w_;  // views: the whole model, or this rank's slices
@@ -76,6 +79,7 @@ class CpuBackend final : public Backend {
   const simd::Bf16Kernels* fast_ = nullptr;  // numerics fast: the BF16 kernels
   const Batch* batch_ = nullptr;  // the batch of the forward call in progress
   std::vector<Route>* routes_ = nullptr;
+  const std::vector<Route>* forced_routes_ = nullptr;
   std::vector<LayerNorms> norms_;
   std::vector<float> final_norm_;
   std::vector<float> rope_frequencies_;  // [qk_rope_head_dim / 2]

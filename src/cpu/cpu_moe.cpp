@@ -26,6 +26,15 @@ void CpuBackend::moe(int layer, Activation x, Activation out) {
     route_token(rp, router_logits_.data() + int64_t(t) * experts, bias, route_scratch_.data(),
                 chosen_.data() + int64_t(t) * top_k, route_weights_.data() + int64_t(t) * top_k);
 
+  if (forced_routes_)
+    for (const Route& r : *forced_routes_)
+      for (int t = 0; t < n; ++t)
+        if (r.layer == layer && r.sequence == batch_->sequences[t] && r.position == batch_->positions[t]) {
+          int* ids = chosen_.data() + int64_t(t) * top_k;
+          std::copy(r.experts.begin(), r.experts.end(), ids);
+          routing_scores(rp, router_logits_.data() + int64_t(t) * experts, route_scratch_.data());
+          routing_weights(rp, route_scratch_.data(), ids, route_weights_.data() + int64_t(t) * top_k);
+        }
   if (routes_)
     for (int t = 0; t < n; ++t) {
       std::vector<int> experts(chosen.begin() + int64_t(t) * top_k, chosen.begin() + int64_t(t + 1) * top_k);
