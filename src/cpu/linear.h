@@ -33,8 +33,6 @@ void linear_here(const Linear& w, const float* x, int tokens, float* y);
 // weight's rows as the summed index, on the calling thread (attention: W_UK absorbing a head's
 // queries, read in place in kv_b).
 void columns_here(const Linear& w, const float* x, int tokens, float* y);
-// The same for rows that are not a checkpoint's weights (the attention's cached latents).
-void rows_here(const simd::Rows& w, const float* x, int tokens, float* y);
 
 // The same product in fast numerics (src/cpu/simd/bf16_kernels.h): activations rounded to BF16,
 // BF16 dot products. Weights the fast kernels do not take (F32, F16) go through `linear`.

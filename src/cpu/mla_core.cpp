@@ -151,14 +151,14 @@ void mla_attend(const MlaCoreShape& shape, const float* q, const float* const* r
   for (int v = 0; v < lanes;) {
     const int vectors = lanes - v >= 4 * kLanes ? 4 : lanes - v >= 2 * kLanes ? 2 : 1, tile_rows = score_rows_for(vectors);
     for (int j = 0; j < len; j += tile_rows) {
-      const int rows_here = std::min(tile_rows, len - j);
+      const int rows_in_tile = std::min(tile_rows, len - j);
       float* sj = s + int64_t(j) * lanes + v;
       if (vectors == 4)
-        score_rows<4>(rows_here, qt + v, lanes, cache_dim, rows + j, shape.scale, sj);
+        score_rows<4>(rows_in_tile, qt + v, lanes, cache_dim, rows + j, shape.scale, sj);
       else if (vectors == 2)
-        score_rows<2>(rows_here, qt + v, lanes, cache_dim, rows + j, shape.scale, sj);
+        score_rows<2>(rows_in_tile, qt + v, lanes, cache_dim, rows + j, shape.scale, sj);
       else
-        score_rows<1>(rows_here, qt + v, lanes, cache_dim, rows + j, shape.scale, sj);
+        score_rows<1>(rows_in_tile, qt + v, lanes, cache_dim, rows + j, shape.scale, sj);
     }
     v += vectors * kLanes;
   }
