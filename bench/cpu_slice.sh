@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 10's CPU figures on the 4-layer slice of R1's shapes, every ratio measured in the same
 # run (r1 bench --synthetic probes the bandwidth and the arithmetic peak itself): batch-1 decode,
-# prefill of 512 tokens and batch-16 decode, in exact and fast numerics. One JSON line each.
+# prefill of 512 tokens and batch-16 decode, in exact and fast numerics, then a 2048-token prompt
+# (attention's share of the work grows with the context) and decode after it. One JSON line each.
 #
 #   bash bench/cpu_slice.sh [SLICE_DIR]      (default /tmp/r1-slice; written first if missing: 17 GB)
 set -euo pipefail
@@ -10,7 +11,7 @@ slice=${1:-/tmp/r1-slice}
 [ -f "$slice/config.json" ] || "$r1" gen-model --preset r1 --layers 4 --out "$slice"
 for numerics in exact fast; do
   for shape in "--prompt-len 16 --gen-len 64 --batch 1" "--prompt-len 512 --gen-len 4 --batch 1" \
-               "--prompt-len 16 --gen-len 32 --batch 16"; do
+               "--prompt-len 16 --gen-len 32 --batch 16" "--prompt-len 2048 --gen-len 16 --batch 1"; do
     # Same memory state for every run (root only): the page cache emptied and memory compacted,
     # so that the model and the probe both get 2 MiB pages (a page cache full of the previous
     # run's files leaves the next one 4 KiB pages and halves both figures).
