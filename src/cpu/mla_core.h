@@ -1,7 +1,8 @@
 // The core of MLA attention in the absorbed form for one token: scores of a block of heads'
 // absorbed queries against the cached rows (latent c_j, then roped k_pe), the softmax, and the
-// weighted sums of the latents. Float32 in both numerics (docs/PERFORMANCE.md: BF16 anywhere
-// here moves the demo model's logits past the fidelity bar).
+// weighted sums of the latents. Float32 in both numerics: BF16 here (cache, queries or softmax
+// weights rounded, emulated) flipped near-tie routing decisions of the demo model at cosines
+// 0.989-0.998 (docs/PERFORMANCE.md, Session 9), and was not built.
 #pragma once
 
 #include <cstdint>
