@@ -53,7 +53,7 @@ Caches make_caches(int context, int copies, std::mt19937& rng) {
 int main(int argc, char** argv) {
   CLI::App app{"CPU MLA attention core throughput, one thread"};
   std::vector<int> contexts{64, 512, 2048, 8192};
-  app.add_option("--context", contexts, "cached rows attended to (default 64 512 2048 8192)")->check(CLI::PositiveNumber);
+  app.add_option("--context", contexts, "cached rows attended to (default 64 512 2048 8192)")->check(CLI::Range(1, 1 << 20));
   CLI11_PARSE(app, argc, argv);
   ThreadPool one(1);
   const double peak = measure_fma_peak_gflop_s(one);
