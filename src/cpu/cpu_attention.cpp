@@ -46,16 +46,22 @@ void CpuBackend::attention(int layer, Activation x, Activation out) {
       fail("internal: position {} of sequence {} beyond its KV cache pages", pos, seq);
   }
   pool_.parallel_for(n, [&](int begin, int end, int) {
+    thread_local std::vector<float> cosines, sines;  // a position's rotations, shared by its heads
+    cosines.resize(size_t(rope_dim / 2));
+    sines.resize(size_t(rope_dim / 2));
     for (int t = begin; t < end; ++t) {
       const int pos = batch.positions[t];
-      for (int h = 0; h < heads; ++h)
-        apply_rope(q_.data() + (int64_t(t) * heads + h) * qk_dim + cfg_.qk_nope_head_dim,
-                   rope_frequencies_.data(), rope_dim, pos, rope_mag);
+      for (int i = 0; i < rope_dim / 2; ++i)
+        rope_cos_sin(rope_frequencies_[size_t(i)], pos, rope_mag, &cosines[size_t(i)], &sines[size_t(i)]);
+      const auto rotate = [&](float* x) {
+        for (int i = 0; i < rope_dim / 2; ++i) rope_rotate(x + 2 * i, cosines[size_t(i)], sines[size_t(i)]);
+      };
+      for (int h = 0; h < heads; ++h) rotate(q_.data() + (int64_t(t) * heads + h) * qk_dim + cfg_.qk_nope_head_dim);
       float* kv = kv_.data() + int64_t(t) * cache_dim;
       float* cached = cache_row(layer, batch.sequences[t], pos);
       rmsnorm_row(kv, norms_[layer].kv_a.data(), latent_dim, cfg_.rms_norm_eps, cached);
       std::copy(kv + latent_dim, kv + cache_dim, cached + latent_dim);
-      apply_rope(cached + latent_dim, rope_frequencies_.data(), rope_dim, pos, rope_mag);
+      rotate(cached + latent_dim);
     }
   });
 

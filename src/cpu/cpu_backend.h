@@ -69,6 +69,7 @@ class CpuBackend final : public Backend {
   // The cached row [kv_lora_rank + qk_rope] (normed latent c, roped k_pe) of a position.
   float* cache_row(int layer, int sequence, int position);
   void run_mlp(const MlpWeights& w, const float* x, int tokens, float* out);
+  void silu_mul_all(float* gate, const float* up, size_t n);  // silu_mul on all threads
   void attend(int layer, const Batch& batch, int heads);
 
   const ModelConfig& cfg_;

@@ -85,7 +85,7 @@ void CpuBackend::moe(int layer, Activation x, Activation out) {
     jobs.push_back({&run.w->up, run.x, run.tokens, up_.data() + run.width_at});
   }
   linear_many(pool_, jobs, fast_);
-  silu_mul(gate_.data(), up_.data(), width_rows);
+  silu_mul_all(gate_.data(), up_.data(), width_rows);
   jobs.clear();
   for (const ExpertRun& run : runs)
     jobs.push_back({&run.w->down, gate_.data() + run.width_at, run.tokens, expert_out_.data() + run.hidden_at});

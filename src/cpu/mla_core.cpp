@@ -10,11 +10,6 @@
 
 #include "cpu/vector_math.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define R1_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
-#else
-#define R1_VECTOR_CLONES
-#endif
 #define R1_INLINE inline __attribute__((always_inline))
 // Vectors are passed only between these always-inlined helpers, never across a call: the ABI
 // note GCC gives for 64-byte vectors in the baseline clone does not apply.

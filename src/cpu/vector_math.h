@@ -6,6 +6,14 @@
 #include <bit>
 #include <cstdint>
 
+// A function compiled twice, for x86-64-v4 (AVX-512: 16 floats a vector) and the baseline,
+// the better one picked at load time.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define R1_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define R1_VECTOR_CLONES
+#endif
+
 namespace r1 {
 
 // e^x within 2 ulp for x in [-87, 88] (clamped there: below, e^x is under float32's smallest
