@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cpu/vector_math.h"
+#include "r1/number_formats.h"
 
 #define R1_INLINE inline __attribute__((always_inline))
 // Vectors are passed only between these always-inlined helpers, never across a call: the ABI
@@ -193,6 +194,27 @@ void mla_attend_reference(const MlaCoreShape& shape, const float* q, const float
     for (int c = 0; c < shape.latent_dim; ++c) {
       double value = 0;
       for (int j = 0; j < shape.len; ++j) value += p[size_t(j)] / sum * rows[j][c];
+      o[int64_t(h) * shape.latent_dim + c] = float(value);
+    }
+  }
+}
+
+void mla_attend_bf16_reference(const MlaCoreShape& shape, const float* q, const uint16_t* const* rows, float* o) {
+  std::vector<double> scores(size_t(shape.len));
+  for (int h = 0; h < shape.heads; ++h) {
+    const float* qh = q + int64_t(h) * shape.cache_dim;
+    double high = -INFINITY, sum = 0;
+    for (int j = 0; j < shape.len; ++j) {
+      double dot = 0;
+      for (int k = 0; k < shape.cache_dim; ++k) dot += double(bf16_to_float(float_to_bf16(qh[k]))) * bf16_to_float(rows[j][k]);
+      scores[size_t(j)] = dot * shape.scale;
+      high = std::max(high, scores[size_t(j)]);
+    }
+    for (double& x : scores) sum += x = std::exp(x - high);
+    for (int c = 0; c < shape.latent_dim; ++c) {
+      double value = 0;
+      for (int j = 0; j < shape.len; ++j)
+        value += double(bf16_to_float(float_to_bf16(float(scores[size_t(j)] / sum)))) * bf16_to_float(rows[j][c]);
       o[int64_t(h) * shape.latent_dim + c] = float(value);
     }
   }

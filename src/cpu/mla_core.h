@@ -1,8 +1,7 @@
 // The core of MLA attention in the absorbed form for one token: scores of a block of heads'
 // absorbed queries against the cached rows (latent c_j, then roped k_pe), the softmax, and the
-// weighted sums of the latents. Float32 in both numerics: BF16 here (cache, queries or softmax
-// weights rounded, emulated) flipped near-tie routing decisions of the demo model at cosines
-// 0.989-0.998 (docs/PERFORMANCE.md, Session 9), and was not built.
+// weighted sums of the latents: float32 here (exact numerics), BF16 in fast numerics
+// (simd::Bf16Kernels::mla_attend).
 #pragma once
 
 #include <cstdint>
@@ -30,5 +29,10 @@ void mla_attend(const MlaCoreShape& shape, const float* q, const float* const* r
 
 // The same in plain loops with double sums: the reference for the tests.
 void mla_attend_reference(const MlaCoreShape& shape, const float* q, const float* const* rows, float* o);
+
+// Fast numerics' core (simd::Bf16Kernels::mla_attend) in plain loops: rows BF16, the queries and
+// the normalized softmax weights rounded to BF16, sums in double. The portable fast kernels' and
+// the tests' reference.
+void mla_attend_bf16_reference(const MlaCoreShape& shape, const float* q, const uint16_t* const* rows, float* o);
 
 }  // namespace r1

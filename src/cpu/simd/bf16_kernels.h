@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cpu/mla_core.h"
 #include "cpu/simd/kernels.h"
 
 namespace r1::simd {
@@ -38,6 +39,12 @@ struct Bf16Kernels {
   // pack_panels (below), in place; the AVX-512 one by 32-bit gathers (the portable one moves
   // 2 bytes at a time: 1.7-1.9 GB/s on both threads, minutes of load for R1).
   void (*pack)(const Rows& w, int begin, int end);
+  // MLA's attention core (mla_core.h: scores, softmax, weighted latent sums of one token and a
+  // block of heads) on BF16 cached rows: the queries and the softmax weights rounded to BF16,
+  // BF16 dot products summed in float32, the softmax in float32 (DeepSeek's reference keeps its
+  // latent cache and these products in BF16). Each output is one chain in order, whatever the
+  // heads beside it and the batch. cache_dim even.
+  void (*mla_attend)(const MlaCoreShape& shape, const float* q, const uint16_t* const* rows, float* o);
 };
 constexpr int kDotChains = kFmaChainsPerRound;  // kernels.h: why 24
 constexpr int64_t kDotFlopsPerRound = int64_t(kDotChains) * kBf16Step * 2;

@@ -574,6 +574,7 @@ float dot_loop(int64_t iterations) {
 
 }  // namespace
 
-extern const Bf16Kernels kAvx512Bf16Kernels = {"avx512-bf16", rows, dot_loop, pack};
+void mla_attend_bf16_avx512(const MlaCoreShape& shape, const float* q, const uint16_t* const* rows, float* o);  // mla_bf16_avx512.cpp
+extern const Bf16Kernels kAvx512Bf16Kernels = {"avx512-bf16", rows, dot_loop, pack, mla_attend_bf16_avx512};
 
 }  // namespace r1::simd

@@ -53,6 +53,6 @@ void pack_panels(const Rows& w, int begin, int end) {
   }
 }
 
-extern const Bf16Kernels kPortableBf16Kernels = {"portable-bf16", rows, dot_loop, pack_panels};
+extern const Bf16Kernels kPortableBf16Kernels = {"portable-bf16", rows, dot_loop, pack_panels, mla_attend_bf16_reference};
 
 }  // namespace r1::simd
