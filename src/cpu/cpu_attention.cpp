@@ -6,6 +6,7 @@
 #include "cpu/cpu_backend.h"
 #include "cpu/linear.h"
 #include "cpu/mla_core.h"
+#include "r1/number_formats.h"
 
 namespace r1 {
 
@@ -47,8 +48,10 @@ void CpuBackend::attention(int layer, Activation x, Activation out) {
   }
   pool_.parallel_for(n, [&](int begin, int end, int) {
     thread_local std::vector<float> cosines, sines;  // a position's rotations, shared by its heads
+    thread_local std::vector<float> row;             // fast numerics: the row before its rounding
     cosines.resize(size_t(rope_dim / 2));
     sines.resize(size_t(rope_dim / 2));
+    row.resize(size_t(cache_dim));
     for (int t = begin; t < end; ++t) {
       const int pos = batch.positions[t];
       for (int i = 0; i < rope_dim / 2; ++i)
@@ -58,10 +61,13 @@ void CpuBackend::attention(int layer, Activation x, Activation out) {
       };
       for (int h = 0; h < heads; ++h) rotate(q_.data() + (int64_t(t) * heads + h) * qk_dim + cfg_.qk_nope_head_dim);
       float* kv = kv_.data() + int64_t(t) * cache_dim;
-      float* cached = cache_row(layer, batch.sequences[t], pos);
+      const int64_t at = cache_offset(layer, batch.sequences[t], pos);
+      float* cached = fast_ ? row.data() : cache_.data() + at;
       rmsnorm_row(kv, norms_[layer].kv_a.data(), latent_dim, cfg_.rms_norm_eps, cached);
       std::copy(kv + latent_dim, kv + cache_dim, cached + latent_dim);
       rotate(cached + latent_dim);
+      if (fast_)
+        for (int i = 0; i < cache_dim; ++i) cache_bf16_[size_t(at + i)] = float_to_bf16(cached[i]);
     }
   });
 
@@ -111,14 +117,22 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
   const int blocks = (heads + kMlaCoreHeads - 1) / kMlaCoreHeads;
   pool_.parallel_for(n * blocks, [&](int begin, int end, int) {
     thread_local std::vector<const float*> rows;
+    thread_local std::vector<const uint16_t*> bf16_rows;
     for (int unit = begin; unit < end; ++unit) {
       const int k = unit / blocks, t = k % 2 == 0 ? k / 2 : n - 1 - k / 2, h0 = unit % blocks * kMlaCoreHeads;
       const int seq = batch.sequences[t], len = batch.positions[t] + 1;
-      rows.resize(size_t(len));
-      for (int j = 0; j < len; ++j) rows[size_t(j)] = cache_row(layer, seq, j);
       const MlaCoreShape shape{std::min(kMlaCoreHeads, heads - h0), len, cache_dim, latent_dim, cfg_.softmax_scale()};
-      mla_attend(shape, q_absorbed_.data() + (int64_t(t) * heads + h0) * cache_dim, rows.data(),
-                 o_latent_.data() + (int64_t(t) * heads + h0) * latent_dim);
+      const float* q = q_absorbed_.data() + (int64_t(t) * heads + h0) * cache_dim;
+      float* o = o_latent_.data() + (int64_t(t) * heads + h0) * latent_dim;
+      if (fast_) {
+        bf16_rows.resize(size_t(len));
+        for (int j = 0; j < len; ++j) bf16_rows[size_t(j)] = cache_bf16_.data() + cache_offset(layer, seq, j);
+        fast_->mla_attend(shape, q, bf16_rows.data(), o);
+      } else {
+        rows.resize(size_t(len));
+        for (int j = 0; j < len; ++j) rows[size_t(j)] = cache_.data() + cache_offset(layer, seq, j);
+        mla_attend(shape, q, rows.data(), o);
+      }
     }
   });
 

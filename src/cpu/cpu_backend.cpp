@@ -83,7 +83,13 @@ void CpuBackend::configure_kv_cache(int num_pages, int page_size) {
   if (num_pages < 0 || page_size <= 0) fail("internal: KV cache of {} pages of {} positions", num_pages, page_size);
   num_pages_ = num_pages;
   page_size_ = page_size;
-  cache_.assign(size_t(cfg_.num_hidden_layers) * num_pages * page_size * cfg_.kv_cache_dim(), 0.0f);
+  const size_t values = size_t(cfg_.num_hidden_layers) * num_pages * page_size * cfg_.kv_cache_dim();
+  cache_.clear();
+  cache_bf16_.clear();
+  if (fast_)
+    cache_bf16_.assign(values, 0);
+  else
+    cache_.assign(values, 0.0f);
   sequence_pages_.clear();
 }
 
@@ -94,10 +100,10 @@ void CpuBackend::set_sequence_pages(int slot, std::span<const int> pages) {
   sequence_pages_[slot].assign(pages.begin(), pages.end());
 }
 
-float* CpuBackend::cache_row(int layer, int sequence, int position) {
+int64_t CpuBackend::cache_offset(int layer, int sequence, int position) const {
   const std::vector<int>& pages = sequence_pages_[sequence];
   const int page = pages[position / page_size_], row = position % page_size_;
-  return cache_.data() + ((int64_t(layer) * num_pages_ + page) * page_size_ + row) * cfg_.kv_cache_dim();
+  return ((int64_t(layer) * num_pages_ + page) * page_size_ + row) * cfg_.kv_cache_dim();
 }
 
 void CpuBackend::all_reduce(Activation a) {

@@ -66,8 +66,9 @@ class CpuBackend final : public Backend {
   void project(const Linear& w, const float* x, int tokens, float* y);
   const RankPlan& rank() const { return plan_.ranks[comm_ ? comm_->rank() : 0]; }
   void all_reduce(Activation a);  // sum of the ranks' partial results (nothing unsharded)
-  // The cached row [kv_lora_rank + qk_rope] (normed latent c, roped k_pe) of a position.
-  float* cache_row(int layer, int sequence, int position);
+  // Where the cached row [kv_lora_rank + qk_rope] (normed latent c, roped k_pe) of a position
+  // starts in cache_ (exact numerics: float32) or cache_bf16_ (fast: BF16).
+  int64_t cache_offset(int layer, int sequence, int position) const;
   void run_mlp(const MlpWeights& w, const float* x, int tokens, float* out);
   void silu_mul_all(float* gate, const float* up, size_t n);  // silu_mul on all threads
   void attend(int layer, const Batch& batch, int heads);
@@ -84,8 +85,11 @@ class CpuBackend final : public Backend {
   std::vector<LayerNorms> norms_;
   std::vector<float> final_norm_;
   std::vector<float> rope_frequencies_;  // [qk_rope_head_dim / 2]
-  // [layers][pages][page_size][kv_cache_dim], and each sequence's page list.
+  // [layers][pages][page_size][kv_cache_dim], and each sequence's page list. Fast numerics keep
+  // the latent cache in BF16 (half the memory; what its attention core reads), as DeepSeek's
+  // reference does.
   LargeVector<float> cache_;
+  LargeVector<uint16_t> cache_bf16_;
   int num_pages_ = 0, page_size_ = 0;
   std::vector<std::vector<int>> sequence_pages_;
   std::vector<LargeVector<float>> activations_;
