@@ -207,7 +207,8 @@ TEST(CpuKernels, ExpApproxIsWithinTwoUlp) {
 // The column product (the weight's rows summed: W_UK absorbing queries) of every SIMD set gives
 // the portable reference's bits (one FMA chain per output over the rows in order), for every
 // weight type, widths off the vector and block sizes, one and several tokens, and a view that
-// starts inside an FP8 block in both directions; and it is the product (double reference).
+// starts inside an FP8 block in both directions; it is the product (double reference), and a
+// token's outputs are the same bits alone as in a batch.
 TEST(CpuKernels, ColumnsMatchReferenceBitForBit) {
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> value(-1.0f, 1.0f);
@@ -243,6 +244,13 @@ TEST(CpuKernels, ColumnsMatchReferenceBitForBit) {
             for (size_t i = 0; i < want.size(); ++i)
               ASSERT_EQ(got[i], want[i]) << k->name << " type " << int(type) << " rows " << rows << " cols " << cols
                                          << " tokens " << tokens << " view at " << row0 << "," << col0 << " i " << i;
+            // Each token alone (streamed) gives the bits of the batch (13 tokens: the view decoded once).
+            std::vector<float> alone(static_cast<size_t>(cols)), one_scratch(column_scratch_floats(view, 1));
+            for (int t = 0; t < tokens; ++t) {
+              k->columns(view, x.data() + size_t(t) * rows, 1, alone.data(), one_scratch.data());
+              for (int c = 0; c < cols; ++c)
+                ASSERT_EQ(alone[size_t(c)], got[size_t(t) * cols + c]) << k->name << " token " << t << " alone, column " << c;
+            }
           }
         }
       }
