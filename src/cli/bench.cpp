@@ -197,10 +197,11 @@ int run_synthetic(const BenchOptions& o) {
   bandwidth_gb_s = std::max(bandwidth_gb_s, bandwidth_after_gb_s);
   const EngineStats& st = engine.stats();
   const double decode_tok_s = st.decode_tok_s();
-  // Bytes one decode step reads (float32 CPU cache; contexts average the middle of decode),
-  // divided by the machine's read bandwidth measured now, in the same run, on the CPU.
+  // Bytes one decode step reads (the latent cache in float32, BF16 in fast numerics; contexts
+  // average the middle of decode), divided by the machine's read bandwidth measured now, in the
+  // same run, on the CPU.
   const double step_bytes = decode_bytes_per_step(session.config(), session.model().weights, o.batch,
-                                                  o.prompt_len + o.gen_len / 2.0, sizeof(float));
+                                                  o.prompt_len + o.gen_len / 2.0, fast ? 2 : 4);
   const double effective_gb_s = step_bytes * decode_tok_s / o.batch / 1e9;
   const double read_s = read_files_once_s(o.model.model);
   // A prompt's tokens attend to (prompt_len + 1) / 2 positions on average.
