@@ -179,45 +179,44 @@ void mla_attend(const MlaCoreShape& shape, const float* q, const float* const* r
   }
 }
 
-void mla_attend_reference(const MlaCoreShape& shape, const float* q, const float* const* rows, float* o) {
+namespace {
+
+// The references' loops in double, with the values as each numerics sees them: query(h, k),
+// cached(j, c), and weight(p) of a normalized softmax weight.
+template <class Query, class Cached, class Weight>
+void reference_loops(const MlaCoreShape& shape, Query query, Cached cached, Weight weight, float* o) {
   std::vector<double> p(size_t(shape.len));
   for (int h = 0; h < shape.heads; ++h) {
-    const float* qh = q + int64_t(h) * shape.cache_dim;
     double high = -INFINITY, sum = 0;
     for (int j = 0; j < shape.len; ++j) {
       double dot = 0;
-      for (int k = 0; k < shape.cache_dim; ++k) dot += double(qh[k]) * rows[j][k];
+      for (int k = 0; k < shape.cache_dim; ++k) dot += query(h, k) * cached(j, k);
       p[size_t(j)] = dot * shape.scale;
       high = std::max(high, p[size_t(j)]);
     }
     for (double& x : p) sum += x = std::exp(x - high);
     for (int c = 0; c < shape.latent_dim; ++c) {
       double value = 0;
-      for (int j = 0; j < shape.len; ++j) value += p[size_t(j)] / sum * rows[j][c];
+      for (int j = 0; j < shape.len; ++j) value += weight(p[size_t(j)] / sum) * cached(j, c);
       o[int64_t(h) * shape.latent_dim + c] = float(value);
     }
   }
 }
 
+double bf16_rounded(double x) { return bf16_to_float(float_to_bf16(float(x))); }
+
+}  // namespace
+
+void mla_attend_reference(const MlaCoreShape& shape, const float* q, const float* const* rows, float* o) {
+  reference_loops(
+      shape, [&](int h, int k) { return double(q[int64_t(h) * shape.cache_dim + k]); },
+      [&](int j, int c) { return double(rows[j][c]); }, [](double p) { return p; }, o);
+}
+
 void mla_attend_bf16_reference(const MlaCoreShape& shape, const float* q, const uint16_t* const* rows, float* o) {
-  std::vector<double> scores(size_t(shape.len));
-  for (int h = 0; h < shape.heads; ++h) {
-    const float* qh = q + int64_t(h) * shape.cache_dim;
-    double high = -INFINITY, sum = 0;
-    for (int j = 0; j < shape.len; ++j) {
-      double dot = 0;
-      for (int k = 0; k < shape.cache_dim; ++k) dot += double(bf16_to_float(float_to_bf16(qh[k]))) * bf16_to_float(rows[j][k]);
-      scores[size_t(j)] = dot * shape.scale;
-      high = std::max(high, scores[size_t(j)]);
-    }
-    for (double& x : scores) sum += x = std::exp(x - high);
-    for (int c = 0; c < shape.latent_dim; ++c) {
-      double value = 0;
-      for (int j = 0; j < shape.len; ++j)
-        value += double(bf16_to_float(float_to_bf16(float(scores[size_t(j)] / sum)))) * bf16_to_float(rows[j][c]);
-      o[int64_t(h) * shape.latent_dim + c] = float(value);
-    }
-  }
+  reference_loops(
+      shape, [&](int h, int k) { return bf16_rounded(q[int64_t(h) * shape.cache_dim + k]); },
+      [&](int j, int c) { return double(bf16_to_float(rows[j][c])); }, bf16_rounded, o);
 }
 
 }  // namespace r1
