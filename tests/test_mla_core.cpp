@@ -85,6 +85,7 @@ Bf16Rows bf16_rows(const Case& c) {
   for (const auto& row : c.cache) {
     b.cache.emplace_back();
     for (float x : row) b.cache.back().push_back(float_to_bf16(x));
+    b.cache.back().push_back(float_to_bf16(1e30f));  // the value past the row an odd width reads
   }
   for (const auto& row : b.cache) b.rows.push_back(row.data());
   return b;
@@ -117,10 +118,12 @@ TEST(MlaCoreBf16, MatchesReferenceAtEdgeSizes) {
   const simd::Bf16Kernels* fast = fast_kernels();
   if (!fast) GTEST_SKIP() << "this CPU lacks AVX512-BF16 or VBMI: no fast attention core to test";
   std::mt19937 rng(9);
-  // As above, and latents with a tail past the last 64 columns (96: 32; 40: no whole 64).
+  // As above, and latents with a tail past the last 64 columns (96: 32; 40: no whole 64), and
+  // an odd row width.
   for (int heads : {1, 4, 16, 17, 33, 64})
     for (int len : {1, 2, 5, 13, 64, 131, 300})
-      for (auto [latent_dim, rope_dim] : {std::pair{64, 16}, std::pair{40, 16}, std::pair{96, 8}, std::pair{512, 64}}) {
+      for (auto [latent_dim, rope_dim] : {std::pair{64, 16}, std::pair{40, 16}, std::pair{96, 8}, std::pair{512, 64},
+                                          std::pair{63, 16}}) {  // 79: an odd width
         const MlaCoreShape s{heads, len, latent_dim + rope_dim, latent_dim, 1.0f / std::sqrt(float(latent_dim + rope_dim))};
         const Case c = random_case(s, rng);
         const Bf16Rows b = bf16_rows(c);

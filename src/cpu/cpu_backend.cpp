@@ -87,7 +87,7 @@ void CpuBackend::configure_kv_cache(int num_pages, int page_size) {
   cache_.clear();
   cache_bf16_.clear();
   if (fast_)
-    cache_bf16_.assign(values, 0);
+    cache_bf16_.assign(values + 1, 0);  // + 1: the BF16 core reads a value past an odd-width row
   else
     cache_.assign(values, 0.0f);
   sequence_pages_.clear();

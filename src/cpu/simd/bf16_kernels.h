@@ -43,7 +43,8 @@ struct Bf16Kernels {
   // block of heads) on BF16 cached rows: the queries and the softmax weights rounded to BF16,
   // BF16 dot products summed in float32, the softmax in float32 (DeepSeek's reference keeps its
   // latent cache and these products in BF16). Each output is one chain in order, whatever the
-  // heads beside it and the batch. cache_dim even.
+  // heads beside it and the batch. An odd cache_dim reads one value past each row (a finite
+  // value: the allocation must extend that far).
   void (*mla_attend)(const MlaCoreShape& shape, const float* q, const uint16_t* const* rows, float* o);
 };
 constexpr int kDotChains = kFmaChainsPerRound;  // kernels.h: why 24

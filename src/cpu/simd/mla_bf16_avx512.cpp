@@ -144,7 +144,9 @@ constexpr int kValueBlockRows = 128;  // 128 rows of 1 KB (R1) stay in L2 while 
 }  // namespace
 
 void mla_attend_bf16_avx512(const MlaCoreShape& shape, const float* q, const uint16_t* const* rows, float* o) {
-  const int heads = shape.heads, len = shape.len, latent_dim = shape.latent_dim, pairs = shape.cache_dim / 2;
+  // An odd cache_dim's last pair holds a stand-in column (the next value in memory) whose query
+  // is zero.
+  const int heads = shape.heads, len = shape.len, latent_dim = shape.latent_dim, pairs = (shape.cache_dim + 1) / 2;
   const int lanes = (heads + kLanes - 1) / kLanes * kLanes, padded_len = len + len % 2;
   thread_local std::vector<uint32_t> transposed, weights;
   thread_local std::vector<float> scores, sums;
@@ -161,8 +163,10 @@ void mla_attend_bf16_avx512(const MlaCoreShape& shape, const float* q, const uin
       continue;
     }
     const float* qh = q + int64_t(h) * shape.cache_dim;
-    for (int k = 0; k < pairs; ++k)
-      qt[int64_t(k) * lanes + h] = uint32_t(float_to_bf16(qh[2 * k])) | uint32_t(float_to_bf16(qh[2 * k + 1])) << 16;
+    for (int k = 0; k < pairs; ++k) {
+      const uint32_t second = 2 * k + 1 < shape.cache_dim ? float_to_bf16(qh[2 * k + 1]) : 0;
+      qt[int64_t(k) * lanes + h] = uint32_t(float_to_bf16(qh[2 * k])) | second << 16;
+    }
   }
 
   float* s = scores.data();
