@@ -121,18 +121,18 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
     for (int unit = begin; unit < end; ++unit) {
       const int k = unit / blocks, t = k % 2 == 0 ? k / 2 : n - 1 - k / 2, h0 = unit % blocks * kMlaCoreHeads;
       const int seq = batch.sequences[t], len = batch.positions[t] + 1;
+      const auto gather = [&](auto& pointers, const auto* cache) {  // the sequence's cached rows, in order
+        pointers.resize(size_t(len));
+        for (int j = 0; j < len; ++j) pointers[size_t(j)] = cache + cache_offset(layer, seq, j);
+        return pointers.data();
+      };
       const MlaCoreShape shape{std::min(kMlaCoreHeads, heads - h0), len, cache_dim, latent_dim, cfg_.softmax_scale()};
       const float* q = q_absorbed_.data() + (int64_t(t) * heads + h0) * cache_dim;
       float* o = o_latent_.data() + (int64_t(t) * heads + h0) * latent_dim;
-      if (fast_) {
-        bf16_rows.resize(size_t(len));
-        for (int j = 0; j < len; ++j) bf16_rows[size_t(j)] = cache_bf16_.data() + cache_offset(layer, seq, j);
-        fast_->mla_attend(shape, q, bf16_rows.data(), o);
-      } else {
-        rows.resize(size_t(len));
-        for (int j = 0; j < len; ++j) rows[size_t(j)] = cache_.data() + cache_offset(layer, seq, j);
-        mla_attend(shape, q, rows.data(), o);
-      }
+      if (fast_)
+        fast_->mla_attend(shape, q, gather(bf16_rows, cache_bf16_.data()), o);
+      else
+        mla_attend(shape, q, gather(rows, cache_.data()), o);
     }
   });
 

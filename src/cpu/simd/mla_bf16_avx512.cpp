@@ -100,11 +100,20 @@ constexpr int unpacked_position(int i) {
   const int half = i / 32, col = i % 32, lane = col / 8, within = col % 8;
   return 32 * half + 16 * (within / 4) + 4 * lane + within % 4;
 }
+// Even and odd output vectors: the same indices into their pair of tile vectors.
+struct UnpackedIndex {
+  alignas(64) int32_t index[2][16] = {};
+};
+constexpr UnpackedIndex unpacked_index() {
+  UnpackedIndex u;
+  for (int n = 0; n < 2; ++n)
+    for (int m = 0; m < 16; ++m) u.index[n][m] = unpacked_position(16 * n + m);
+  return u;
+}
 // 64 sums in the unpacks' order to column order.
 void unpermute64(const float* from, float* to) {
-  alignas(64) int32_t index[2][16];
-  for (int n = 0; n < 2; ++n)  // even and odd output vectors: the same indices into their pair
-    for (int m = 0; m < 16; ++m) index[n][m] = unpacked_position(16 * n + m);
+  static constexpr UnpackedIndex kIndex = unpacked_index();
+  const int32_t(&index)[2][16] = kIndex.index;
   for (int half = 0; half < 2; ++half) {
     const __m512 a = _mm512_loadu_ps(from + 32 * half), b = _mm512_loadu_ps(from + 32 * half + 16);
     for (int n = 0; n < 2; ++n)
