@@ -140,7 +140,7 @@ TEST(MlaCoreBf16, MatchesReferenceAtEdgeSizes) {
           // each; ~1 in 4000 weights here): up to four of them.
           ASSERT_NEAR(got[i], want[i], 2e-5f * largest + 0x1p-6f * term[i])
               << "heads " << heads << " len " << len << " latent " << latent_dim << " output " << i;
-          // And the whole is float32's attention up to BF16 rounding (2^-9 relative, each input).
+          // And the whole is float32's attention up to BF16 rounding (2^-8 relative, each input).
           ASSERT_NEAR(got[i], exact[i], 2e-2f * largest) << "against the exact core, output " << i;
         }
       }

@@ -21,14 +21,14 @@ void CpuBackend::attention(int layer, Activation x, Activation out) {
 
   q_.resize(size_t(n) * heads * qk_dim);
   kv_.resize(size_t(n) * cache_dim);
-  // The two projections into the latent space keep float32 activations in fast numerics too:
-  // attention amplifies their errors (and the cache keeps kv_a's for every later position),
-  // and they hold ~3% of a layer's weights (docs/PERFORMANCE.md: the demo model's cosine).
-  // They read the same x: one dispatch.
+  // kv_a keeps float32 activations in fast numerics too: the cache keeps its output for every
+  // later position, and attention amplifies the error (docs/PERFORMANCE.md: the demo model's
+  // worst cosine 0.99984 with q_a in BF16, 0.99941 with kv_a too; kv_a is 0.3% of R1's
+  // weights). q_a and kv_a read the same x: one dispatch.
   if (cfg_.q_lora_rank > 0) {
     q_latent_.resize(size_t(n) * cfg_.q_lora_rank);
-    const LinearJob jobs[] = {{&lw.q_a, x.data, n, q_latent_.data()}, {&lw.kv_a, x.data, n, kv_.data()}};
-    linear_many(pool_, jobs, nullptr);
+    const LinearJob jobs[] = {{&lw.q_a, x.data, n, q_latent_.data()}, {&lw.kv_a, x.data, n, kv_.data(), true}};
+    linear_many(pool_, jobs, fast_);
     for (int t = 0; t < n; ++t) {
       float* row = q_latent_.data() + int64_t(t) * cfg_.q_lora_rank;
       rmsnorm_row(row, norms_[layer].q_a.data(), cfg_.q_lora_rank, cfg_.rms_norm_eps, row);
@@ -90,8 +90,8 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
   attn_out_.resize(size_t(n) * heads * v_dim);
 
   // Both products of a head run on one thread (tokens gathered to [n][in]): W_UK's rows (kv_b's
-  // first nope rows of the head) are the queries' dimensions, a column product; W_UV's (the
-  // next v_dim) are the values', a row product.
+  // first nope rows of the head) are the queries' dimensions, a column product (fast numerics: a
+  // row product on their transposed copy); W_UV's (the next v_dim) are the values', a row product.
   pool_.parallel_for(heads, [&](int begin, int end, int) {
     thread_local std::vector<float> q_nope, absorbed;
     q_nope.resize(size_t(n) * nope);
@@ -99,8 +99,12 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
     for (int h = begin; h < end; ++h) {
       for (int t = 0; t < n; ++t)
         std::copy_n(q_.data() + (int64_t(t) * heads + h) * qk_dim, nope, q_nope.data() + int64_t(t) * nope);
+      const simd::Rows* panels = fast_ ? &w_uk_panels_[size_t(layer)].heads[size_t(h)] : nullptr;
       const int w_uk = h * (nope + v_dim);
-      columns_here(output_slice(lw.kv_b, w_uk, w_uk + nope), q_nope.data(), n, absorbed.data());
+      if (panels && panels->data)
+        linear_fast_here(*panels, q_nope.data(), n, absorbed.data(), *fast_);
+      else
+        columns_here(output_slice(lw.kv_b, w_uk, w_uk + nope), q_nope.data(), n, absorbed.data());
       for (int t = 0; t < n; ++t) {
         const float* q_head = q_.data() + (int64_t(t) * heads + h) * qk_dim;
         float* row = q_absorbed_.data() + (int64_t(t) * heads + h) * cache_dim;

@@ -43,6 +43,7 @@ CpuBackend::CpuBackend(const ModelConfig& config, ModelWeights shard, int thread
     fast_ = simd::bf16_kernels_for(simd::Isa::avx512);
     if (!fast_) fail("--numerics fast: this CPU lacks AVX512-BF16 or AVX512-VBMI, which the CPU's fast numerics need; use --numerics exact");
     pack_weights_for_fast_kernels();
+    copy_w_uk_for_fast_kernels();
   }
   const ModelWeights& weights = w_;
   for (const LayerWeights& l : weights.layers)
@@ -54,8 +55,8 @@ CpuBackend::CpuBackend(const ModelConfig& config, ModelWeights shard, int thread
     rope_frequencies_.push_back(rope_frequency(config.rope, i));
 }
 
-// The products the fast kernels run (not q_a, kv_a: exact in fast numerics too; kv_b: exact
-// column products; the router), packed in panels where the weights are this process's copy:
+// The products the fast kernels run (not kv_a: exact in fast numerics too; kv_b: W_UV exact,
+// W_UK a copy below; the router), packed in panels where the weights are this process's copy:
 // outer products on them reach 0.69-0.79 of the BF16 peak on FP8 where rows reach 0.42-0.54,
 // and a token streams each panel as one run of bytes (bench_cpu_rows: decode on both threads
 // 0.96 of the probe where rows read 0.73).
@@ -63,7 +64,7 @@ void CpuBackend::pack_weights_for_fast_kernels() {
   std::vector<const Linear*> all;
   const auto mlp = [&](const MlpWeights& m) { all.insert(all.end(), {&m.gate, &m.up, &m.down}); };
   for (const LayerWeights& l : w_.layers) {
-    all.insert(all.end(), {&l.q_b, &l.q_proj, &l.o_proj});
+    all.insert(all.end(), {&l.q_a, &l.q_b, &l.q_proj, &l.o_proj});
     mlp(l.mlp);
     mlp(l.shared_experts);
     for (const MlpWeights& e : l.experts) mlp(e);
@@ -71,6 +72,33 @@ void CpuBackend::pack_weights_for_fast_kernels() {
   if (w_.lm_head.weight != w_.embed_tokens) all.push_back(&w_.lm_head);  // tied: the embedding reads rows
   for (const Linear* w : all)
     if (w->weight) pack_for_fast_kernels(pool_, *w, *fast_);
+}
+
+// W_UK absorbs the queries as a column product (its rows are the query's dimensions), which the
+// panels do not take in place: a transposed copy of each head's rows, in panels, makes it a row
+// product on the fast kernels (BF16, as DeepSeek's reference absorbs; 0.2% of R1's weights). The
+// float32 column product ran at about half the FMA peak: ~3% of a fast prefill.
+void CpuBackend::copy_w_uk_for_fast_kernels() {
+  const int heads = rank().heads.size(), nope = cfg_.qk_nope_head_dim, v_dim = cfg_.v_head_dim;
+  for (const LayerWeights& l : w_.layers) {
+    HeadPanels& copy = w_uk_panels_.emplace_back();
+    const auto w_uk = [&](int h) { return rows_of(output_slice(l.kv_b, h * (nope + v_dim), h * (nope + v_dim) + nope)); };
+    const simd::Rows first = w_uk(0);
+    const size_t head_bytes = size_t(first.out) * first.in * (first.type == simd::WeightType::fp8 ? 1 : 2);
+    const size_t head_scales = transposed_scales(first);
+    copy.bytes.resize(head_bytes * heads);
+    copy.scales.resize(head_scales * heads);
+    copy.heads.resize(size_t(heads));
+    pool_.parallel_for(heads, [&](int begin, int end, int) {
+      for (int h = begin; h < end; ++h) {
+        simd::Rows t = transpose_rows(w_uk(h), copy.bytes.data() + h * head_bytes, copy.scales.data() + h * head_scales);
+        if (!t.data || !simd::can_pack(t)) continue;
+        fast_->pack(t, 0, t.out / simd::kPanelWidth);
+        t.panels = true;
+        copy.heads[size_t(h)] = t;
+      }
+    });
+  }
 }
 
 Activation CpuBackend::activation(int slot, int tokens, int dim) {

@@ -22,6 +22,8 @@ simd::WeightType weight_type(const TensorView& t) {
   }
 }
 
+}  // namespace
+
 simd::Rows rows_of(const Linear& w) {
   const int64_t stride = w.weight->shape.back();  // columns of the stored weight (w may be a view)
   const uint8_t* first = w.weight->data + (int64_t(w.row0) * stride + w.col0) * int64_t(dtype_size(w.weight->dtype));
@@ -35,6 +37,8 @@ simd::Rows rows_of(const Linear& w) {
   }
   return r;
 }
+
+namespace {
 
 // The SIMD kernels step through FP8 blocks in whole vectors: blocks that are not a multiple of
 // 16 columns (never seen in checkpoints) go through the portable kernels.
@@ -109,6 +113,11 @@ void columns_here(const Linear& w, const float* x, int tokens, float* y) {
   kernels_for(r, simd::best_kernels()).columns(r, x, tokens, y, scratch.data());
 }
 
+void linear_fast_here(const simd::Rows& w, const float* x, int tokens, float* y, const simd::Bf16Kernels& kernels) {
+  if (!simd::bf16_can_run(w)) fail("internal: linear_fast_here on weights the fast kernels do not take");
+  kernels.rows(w, x, tokens, 0, w.out, y, fast_scratch(w.in));
+}
+
 void linear_fast(ThreadPool& pool, const Linear& w, const float* x, int tokens, float* y,
                  const simd::Bf16Kernels& kernels) {
   const simd::Rows r = rows_of(w);
@@ -130,6 +139,34 @@ bool pack_for_fast_kernels(ThreadPool& pool, const Linear& w, const simd::Bf16Ke
   return true;
 }
 
+size_t transposed_scales(const simd::Rows& w) {
+  if (w.type != simd::WeightType::fp8) return 0;
+  return size_t((w.in + w.block - 1) / w.block) * size_t((w.out + w.block - 1) / w.block);
+}
+
+simd::Rows transpose_rows(const simd::Rows& w, uint8_t* bytes, float* scales) {
+  const bool fp8 = w.type == simd::WeightType::fp8;
+  if (!fp8 && w.type != simd::WeightType::bf16) return {};
+  if (fp8 && (w.col0 % w.block != 0 || (w.row0 % w.block != 0 && w.row0 % w.block + w.out > w.block))) return {};
+  const int element = fp8 ? 1 : 2;
+  const int64_t stride = w.stride ? w.stride : w.in;
+  const uint8_t* from = static_cast<const uint8_t*>(w.data);
+  for (int r = 0; r < w.out; ++r)
+    for (int c = 0; c < w.in; ++c)
+      std::memcpy(bytes + (int64_t(c) * w.out + r) * element, from + (r * stride + c) * element, size_t(element));
+  simd::Rows t{w.type, bytes, nullptr, w.in, w.out, w.block, 0};
+  if (fp8) {
+    // The copy's scale block (c, r) is W's (row0 + r, col0 + c): r's blocks start where W's rows'
+    // do, or all of r lies in W's block of row0.
+    t.scale_cols = (w.out + w.block - 1) / w.block;
+    for (int cb = 0; cb < (w.in + w.block - 1) / w.block; ++cb)
+      for (int rb = 0; rb < t.scale_cols; ++rb)
+        scales[cb * t.scale_cols + rb] = w.scales[int64_t((w.row0 + rb * w.block) / w.block) * w.scale_cols + w.col0 / w.block + cb];
+    t.scales = scales;
+  }
+  return t;
+}
+
 void linear_many(ThreadPool& pool, std::span<const LinearJob> jobs, const simd::Bf16Kernels* fast) {
   struct Prepared {
     simd::Rows rows;
@@ -143,7 +180,7 @@ void linear_many(ThreadPool& pool, std::span<const LinearJob> jobs, const simd::
   for (const LinearJob& job : jobs) {
     const simd::Rows r = rows_of(*job.w);
     const double row_cost = double(job.tokens) * r.in;
-    prepared.push_back({r, fast && simd::bf16_can_run(r), row_cost, total});
+    prepared.push_back({r, fast && !job.exact && simd::bf16_can_run(r), row_cost, total});
     total += row_cost * r.out;
   }
   // Thread p takes the rows whose cost starts in [total · p / parts, total · (p + 1) / parts).

@@ -43,12 +43,26 @@ void linear_fast(ThreadPool& pool, const Linear& w, const float* x, int tokens, 
 // that only the fast kernels may read w: the exact ones fail on it.
 bool pack_for_fast_kernels(ThreadPool& pool, const Linear& w, const simd::Bf16Kernels& kernels);
 
+// W transposed into `bytes` (w.out · w.in elements) and `scales` (transposed_scales(w) floats),
+// row-major: row c of the copy is W's column c, so a row product on it is W's column product
+// y[t][c] = Σ_r x[t][r] · W[r][c], the form the fast kernels' panels take (W_UK absorbing
+// queries). FP8 and BF16 only; an FP8 view's rows must start on a scale block or all lie in one
+// (each block of the copy's columns then has one scale). Returns the copy's rows, or rows with
+// data == nullptr (nothing written) where it cannot.
+simd::Rows transpose_rows(const simd::Rows& w, uint8_t* bytes, float* scales);
+size_t transposed_scales(const simd::Rows& w);  // 0 for BF16
+// The Rows of a Linear (a view into its stored tensor), as the kernels take them.
+simd::Rows rows_of(const Linear& w);
+// linear_fast on the calling thread alone, on rows the fast kernels take.
+void linear_fast_here(const simd::Rows& w, const float* x, int tokens, float* y, const simd::Bf16Kernels& kernels);
+
 // One product of a batch run by linear_many.
 struct LinearJob {
   const Linear* w;
   const float* x;  // [tokens, w->in]
   int tokens;
   float* y;        // [tokens, w->out]
+  bool exact = false;  // float32 activations even when linear_many is given the fast kernels
 };
 // Every job's product, the rows of all of them split over the pool as one list by their cost
 // (rows × tokens × columns), each thread streaming whole runs of matrices: one dispatch where a
