@@ -29,10 +29,7 @@ void CpuBackend::attention(int layer, Activation x, Activation out) {
     q_latent_.resize(size_t(n) * cfg_.q_lora_rank);
     const LinearJob jobs[] = {{&lw.q_a, x.data, n, q_latent_.data()}, {&lw.kv_a, x.data, n, kv_.data(), true}};
     linear_many(pool_, jobs, fast_);
-    for (int t = 0; t < n; ++t) {
-      float* row = q_latent_.data() + int64_t(t) * cfg_.q_lora_rank;
-      rmsnorm_row(row, norms_[layer].q_a.data(), cfg_.q_lora_rank, cfg_.rms_norm_eps, row);
-    }
+    rmsnorm_rows(q_latent_.data(), nullptr, norms_[layer].q_a.data(), n, cfg_.q_lora_rank, q_latent_.data());
     project(lw.q_b, q_latent_.data(), n, q_.data());
   } else {
     project(lw.q_proj, x.data, n, q_.data());

@@ -72,6 +72,8 @@ class CpuBackend final : public Backend {
   int64_t cache_offset(int layer, int sequence, int position) const;
   void run_mlp(const MlpWeights& w, const float* x, int tokens, float* out);
   void silu_mul_all(float* gate, const float* up, size_t n);  // silu_mul on all threads
+  // out = rmsnorm(h += delta) (delta may be null) for `tokens` rows of `dim`, on all threads.
+  void rmsnorm_rows(float* h, const float* delta, const float* weight, int tokens, int dim, float* out);
   void attend(int layer, const Batch& batch, int heads);
 
   const ModelConfig& cfg_;
