@@ -109,7 +109,7 @@ class CpuBackend final : public Backend {
   LargeVector<float> q_latent_, q_, kv_, q_absorbed_, o_latent_, attn_out_, gate_, up_, gathered_, expert_out_,
       rank_logits_, padded_logits_, gathered_logits_;
   std::vector<float> router_logits_, route_weights_, route_scratch_;
-  std::vector<int> chosen_;
+  std::vector<int> chosen_, copy_row_;
   // One expert's share of a MoE layer (cpu_moe.cpp): its weights, its input rows, and where its
   // rows sit in gathered_/expert_out_ (hidden_at) and gate_/up_ (width_at).
   struct ExpertRun {

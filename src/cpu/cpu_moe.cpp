@@ -69,15 +69,21 @@ void CpuBackend::moe(int layer, Activation x, Activation out) {
   expert_out_.resize(rows * hidden);
   gate_.resize(width_rows);
   up_.resize(width_rows);
+  // copy_row_[copy]: where a token's copy sits in gathered_ and expert_out_ (rows of `hidden`).
+  copy_row_.resize(size_t(n) * top_k);
   for (size_t k = 0, e = rank().experts.begin; k < runs.size() && e < size_t(rank().experts.end); ++e) {
     if (copies[e].empty()) continue;
     ExpertRun& run = runs[k++];
     run.x = gathered_.data() + run.hidden_at;
-    for (int r = 0; r < run.tokens; ++r) {
-      const float* src = x.data + int64_t(copies[e][r] / top_k) * hidden;
-      std::copy(src, src + hidden, gathered_.data() + run.hidden_at + size_t(r) * hidden);
-    }
+    for (int r = 0; r < run.tokens; ++r) copy_row_[size_t(copies[e][r])] = int(run.hidden_at / hidden) + r;
   }
+  const std::vector<int>& copy_row = copy_row_;
+  pool_.parallel_for(n, [&](int begin, int end, int) {  // gather: the tokens' rows to their copies
+    for (int t = begin; t < end; ++t)
+      for (int k = 0; k < top_k; ++k)
+        if (const int e = chosen[size_t(t) * top_k + k]; rank().experts.contains(e))
+          std::copy_n(x.data + int64_t(t) * hidden, hidden, gathered_.data() + int64_t(copy_row[size_t(t) * top_k + k]) * hidden);
+  });
   std::vector<LinearJob>& jobs = expert_jobs_;
   jobs.clear();
   for (const ExpertRun& run : runs) {
@@ -91,21 +97,28 @@ void CpuBackend::moe(int layer, Activation x, Activation out) {
     jobs.push_back({&run.w->down, gate_.data() + run.width_at, run.tokens, expert_out_.data() + run.hidden_at});
   linear_many(pool_, jobs, fast_);
 
-  std::fill(out.data, out.data + int64_t(n) * hidden, 0.0f);
-  for (size_t k = 0, e = rank().experts.begin; e < size_t(rank().experts.end); ++e) {
-    if (copies[e].empty()) continue;
-    const ExpertRun& run = runs[k++];
-    for (int r = 0; r < run.tokens; ++r) {
-      const int copy = copies[e][r];
-      float* dst = out.data + int64_t(copy / top_k) * hidden;
-      const float* src = expert_out_.data() + run.hidden_at + size_t(r) * hidden;
-      for (int i = 0; i < hidden; ++i) dst[i] += weights[copy] * src[i];
+  // Each token's sum: its experts' outputs weighted, in the order of the experts' ids, then the
+  // shared experts' (a token a unit on the pool; the order does not depend on the batch).
+  const float* shared = cfg_.n_shared_experts > 0 ? expert_out_.data() + runs.back().hidden_at : nullptr;
+  pool_.parallel_for(n, [&](int begin, int end, int) {
+    for (int t = begin; t < end; ++t) {
+      thread_local std::vector<int> order;
+      const int* ids = chosen.data() + size_t(t) * top_k;
+      order.resize(size_t(top_k));
+      for (int k = 0; k < top_k; ++k) order[size_t(k)] = k;
+      std::sort(order.begin(), order.end(), [&](int a, int b) { return ids[a] < ids[b]; });
+      float* dst = out.data + int64_t(t) * hidden;
+      std::fill(dst, dst + hidden, 0.0f);
+      for (int j = 0; j < top_k; ++j) {
+        const int copy = t * top_k + order[size_t(j)];
+        if (!rank().experts.contains(ids[order[size_t(j)]])) continue;
+        const float* src = expert_out_.data() + int64_t(copy_row[size_t(copy)]) * hidden;
+        for (int i = 0; i < hidden; ++i) dst[i] += weights[size_t(copy)] * src[i];
+      }
+      if (shared)
+        for (int i = 0; i < hidden; ++i) dst[i] += shared[int64_t(t) * hidden + i];
     }
-  }
-  if (cfg_.n_shared_experts > 0) {
-    const float* shared = expert_out_.data() + runs.back().hidden_at;
-    for (int64_t i = 0; i < int64_t(n) * hidden; ++i) out.data[i] += shared[i];
-  }
+  });
   all_reduce(out);  // routed experts and the shared experts' slices: one sum over the ranks
 }
 
