@@ -23,7 +23,7 @@ constexpr int bf16_padded(int n) { return (n + kBf16Step - 1) / kBf16Step * kBf1
 constexpr int kBf16TileRows = 4, kBf16TileTokens = 48;
 // Per thread: a tile's activations, a group of rows' chunk widened, the tiles' partial sums (on
 // panels: a chunk's activations and a span's sums).
-constexpr size_t bf16_scratch_values(int in) { return size_t(kBf16TileTokens) * bf16_padded(in) + (size_t(1) << 17); }
+constexpr size_t bf16_scratch_values(int in) { return size_t(kBf16TileTokens) * bf16_padded(in) + (size_t(1) << 19); }
 
 struct Bf16Kernels {
   const char* name;

@@ -173,6 +173,20 @@ void round_activations(const float* x, int in, const float* scales, int block, i
   }
 }
 
+// round_activations of n values (a multiple of kBf16Step) for `blocks` consecutive 128-row
+// blocks of FP8 at once, block k's scales at scales + k · scale_rows and its result at
+// out + k · out_stride: x is read once for all of them (the same values as one call a block).
+void round_for_blocks(const float* x, int n, const float* scales, int64_t scale_rows, int blocks, int block,
+                      uint16_t* out, int64_t out_stride) {
+  for (int i = 0; i < n; i += kBf16Step) {
+    const __m512 a = _mm512_loadu_ps(x + i), c = _mm512_loadu_ps(x + i + 16);
+    for (int k = 0; k < blocks; ++k) {
+      const __m512 s = _mm512_set1_ps(scales[k * scale_rows + i / block]);
+      _mm512_storeu_si512(out + k * out_stride + i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_mul_ps(c, s), _mm512_mul_ps(a, s)));
+    }
+  }
+}
+
 // Rows of a chunk of the checkpoint's rows widened to BF16 (row r: base + r · kColumnChunk),
 // holding columns [first, first + kColumnChunk).
 struct ChunkRows {
@@ -463,14 +477,17 @@ void panel_rows_few(const Rows& w, const float* x, int tokens, int begin, int en
 // once a tile into scratch instead, the stores cost more (bench_cpu_rows, one thread, FP8,
 // alternating builds: 512 x 2048 x 7168 0.66-0.69 -> 0.69-0.79 of the peak, 512 x 7168 x 16384
 // 0.59-0.62 -> 0.71-0.75, 48 x 2048 x 7168 0.63-0.67 -> 0.67-0.74).
-constexpr int kSpanRows = 1024;
+constexpr int kSpanRows = 1024, kRoundBlocks = 8;
 template <bool kFp8>
 void panel_rows_many(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* scratch) {
   const int in = w.in, pairs = in / 2, block = kFp8 ? w.block : 128;
   constexpr int kPairBytes = 2 * kPanelWidth * (kFp8 ? 1 : 2);
   const int64_t panel_bytes = int64_t(pairs) * kPairBytes;
-  uint16_t* xs = scratch;  // [kBf16TileTokens][2 · kPanelChunkPairs]
-  float* partial = reinterpret_cast<float*>(xs + kBf16TileTokens * 2 * kPanelChunkPairs);
+  // A tile's chunk of activations, [kRoundBlocks][kBf16TileTokens][2 · kPanelChunkPairs]: FP8
+  // rounded for up to kRoundBlocks blocks of rows at once.
+  constexpr int64_t kTileValues = kBf16TileTokens * 2 * kPanelChunkPairs;
+  uint16_t* rounded = scratch;
+  float* partial = reinterpret_cast<float*>(rounded + kRoundBlocks * kTileValues);
   const int64_t partial_stride = int64_t(kBf16TileTokens) * 16;  // a panel's sums: [token][16]
   const int tile_size = even_split(tokens, kBf16TileTokens);
   // The panels of the block of rows from b0 (in its span of rows from s0) and where their chunk
@@ -506,9 +523,17 @@ void panel_rows_many(const Rows& w, const float* x, int tokens, int begin, int e
           else if (s0 + kSpanRows < end)
             block_panels(s0 + kSpanRows, s0 + kSpanRows, 0, next, &next_first, &next_last);
           const float* scales = kFp8 ? w.scales + int64_t(b0 / w.block) * w.scale_cols + 2 * c / w.block : nullptr;
-          if (kFp8 || b0 == s0)  // BF16: the same rounding for every block
+          const int block_index = (b0 - s0) / block;
+          uint16_t* xs = rounded + (kFp8 ? block_index % kRoundBlocks : 0) * kTileValues;
+          if (kFp8 && block_index % kRoundBlocks == 0) {
+            const int blocks = std::min(kRoundBlocks, (s_end - b0 + block - 1) / block);
             for (int t = 0; t < tile_tokens; ++t)
-              round_activations(x + int64_t(t0 + t) * in + 2 * c, 2 * c_pairs, scales, block, 0, xs + t * 2 * kPanelChunkPairs);
+              round_for_blocks(x + int64_t(t0 + t) * in + 2 * c, 2 * c_pairs, scales, w.scale_cols,
+                               blocks, w.block, xs + t * 2 * kPanelChunkPairs, kTileValues);
+          } else if (!kFp8 && b0 == s0) {  // BF16: the same rounding for every block
+            for (int t = 0; t < tile_tokens; ++t)
+              round_activations(x + int64_t(t0 + t) * in + 2 * c, 2 * c_pairs, nullptr, block, 0, xs + t * 2 * kPanelChunkPairs);
+          }
           const PanelSpan span{p_base, first, last, begin, end};
           const int tiles = (last - first + 1) / 2;
           for (int t = 0, group = 0; t < tile_tokens; t += group_size, ++group) {
@@ -523,7 +548,7 @@ void panel_rows_many(const Rows& w, const float* x, int tokens, int begin, int e
     }
   }
 }
-static_assert(bf16_scratch_values(kBf16Step) >= kBf16TileTokens * 2 * kPanelChunkPairs +
+static_assert(bf16_scratch_values(kBf16Step) >= kRoundBlocks * kBf16TileTokens * 2 * kPanelChunkPairs +
                                                     2 * (kSpanRows / kPanelWidth) * kBf16TileTokens * 16,
               "bf16_kernels.h: scratch too small for the panels' chunk of activations and sums");
 
