@@ -213,6 +213,17 @@ TEST(CpuFastKernels, PanelsMatchReferenceAtEdgeSizes) {
               "type " + std::to_string(int(type)) + " in " + std::to_string(in) + " out " + std::to_string(out)));
 }
 
+// Rows of 4096-8192 columns take many tokens as tiles streaming whole rows (bf16_rows_avx512.cpp):
+// a tile and a rest, and more tiles than one.
+TEST(CpuFastKernels, PanelsOfHiddenWidthMatchReference) {
+  R1_REQUIRE_BF16();
+  std::mt19937 rng(15);
+  for (WeightType type : kTypes)
+    for (int tokens : {33, 70})
+      ASSERT_NO_FATAL_FAILURE(expect_panels_match_reference(fast, random_matrix(type, 48, 4160, rng), tokens, rng,
+                                                            "type " + std::to_string(int(type)) + " in 4160"));
+}
+
 // Every FP8 scale block can_pack takes (32 to 512 rows and columns; checkpoints have 128), over
 // more than one span of rows, one token, a few and a tile's worth and more.
 TEST(CpuFastKernels, PanelsTakeEveryScaleBlockThatPacks) {

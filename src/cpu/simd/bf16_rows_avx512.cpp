@@ -440,6 +440,7 @@ int even_split(int n, int most) {
 // from memory, 13-32 tokens, 4-8% faster than panel_rows_many's chunks; prefetching 2048 bytes
 // ahead rather than 1024, 5-10% faster at 8-20 tokens; one token keeps 1024, which streams faster.)
 constexpr int kFewPanelTokens = 32;
+static_assert(kFewPanelTokens <= kBf16TileTokens, "bf16_kernels.h: scratch holds kBf16TileTokens rows of activations");
 void panel_rows_few(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* xs) {
   const bool fp8 = w.type == WeightType::fp8;
   const int in = w.in, block = fp8 ? w.block : end - begin, group_size = even_split(tokens, kPanelTokens);
@@ -552,8 +553,21 @@ static_assert(bf16_scratch_values(kBf16Step) >= kRoundBlocks * kBf16TileTokens *
                                                     2 * (kSpanRows / kPanelWidth) * kBf16TileTokens * 16,
               "bf16_kernels.h: scratch too small for the panels' chunk of activations and sums");
 
+// Rows of 4096-8192 columns (R1's hidden width: gate, up, q_a) take many tokens as tiles of
+// kFewPanelTokens through panel_rows_few too: a tile's activations (458 KB at 7168) and two
+// panels (229 KB) share L2, and whole rows a dot-product chain beat the chunks' partial sums
+// (alternating in one process, 512 tokens on both threads: 18432 x 7168 +6%, 2048 x 7168 +4%,
+// 1536 x 7168 +3%; but 7168 x 2048 -13%, 7168 x 18432 -35%, where the chunks stay).
+constexpr int kStreamedMinIn = 4096, kStreamedMaxIn = 8192;
+
 void panel_rows(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* scratch) {
   if (tokens <= kFewPanelTokens) return panel_rows_few(w, x, tokens, begin, end, y, scratch);
+  if (w.in >= kStreamedMinIn && w.in <= kStreamedMaxIn) {
+    for (int t0 = 0; t0 < tokens; t0 += kFewPanelTokens)
+      panel_rows_few(w, x + int64_t(t0) * w.in, std::min(kFewPanelTokens, tokens - t0), begin, end, y + int64_t(t0) * w.out,
+                     scratch);
+    return;
+  }
   if (w.type == WeightType::fp8) return panel_rows_many<true>(w, x, tokens, begin, end, y, scratch);
   panel_rows_many<false>(w, x, tokens, begin, end, y, scratch);
 }
