@@ -400,11 +400,11 @@ std::vector<bool> flipped_positions(const std::vector<CpuBackend::Route>& a, con
 // the prefill path (whole sequences a call) and the decode path (a token a call). Issue 10's
 // bar, cosine >= 0.999, is checked at every position: it is what lets `--numerics auto` (the
 // default of chat, run and bench) pick fast. At a position where a routing decision flipped (a
-// token whose router scores sit within rounding distance of a tie: 2 of 296 on 2026-11-24, at
-// other positions than the 1 before the attention's float32 sums changed order), the flip is a
-// discrete choice rather than an error of the numerics: there the bar holds with exact's
-// experts given to the fast run (cosine 0.999997 where the raw one is 0.9939), and the raw
-// cosine is printed beside it. Flips must stay rare.
+// token whose router scores sit within rounding distance of a tie: 1 of 296 on 2026-11-24 with
+// q_a and W_UK in BF16; which positions flip follows the rounding and the summation order), the
+// flip is a discrete choice rather than an error of the numerics: there the bar holds with
+// exact's experts given to the fast run (cosine 0.999998 where the raw one is 0.9894), and the
+// raw cosine is printed beside it. Flips must stay rare.
 TEST(CpuFast, DemoModelLogitsFollowExact) {
   if (!fast_numerics_available()) GTEST_SKIP() << "this CPU lacks AVX512-BF16 or VBMI";
   // Two copies: the fast backend packs its weights in panels (read into large pages, as the CLI
