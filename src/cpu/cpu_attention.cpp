@@ -23,8 +23,8 @@ void CpuBackend::attention(int layer, Activation x, Activation out) {
   kv_.resize(size_t(n) * cache_dim);
   // kv_a keeps float32 activations in fast numerics too: the cache keeps its output for every
   // later position, and attention amplifies the error (docs/PERFORMANCE.md: the demo model's
-  // worst cosine 0.99984 with q_a in BF16, 0.99941 with kv_a too; kv_a is 0.3% of R1's
-  // weights). q_a and kv_a read the same x: one dispatch.
+  // worst cosine 0.99984 with q_a in BF16, 0.99941 with kv_a too; kv_a is 0.7% of the weights
+  // an R1 token reads). q_a and kv_a read the same x: one dispatch.
   if (cfg_.q_lora_rank > 0) {
     q_latent_.resize(size_t(n) * cfg_.q_lora_rank);
     const LinearJob jobs[] = {{&lw.q_a, x.data, n, q_latent_.data()}, {&lw.kv_a, x.data, n, kv_.data(), true}};
