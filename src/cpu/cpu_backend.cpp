@@ -84,15 +84,18 @@ void CpuBackend::copy_w_uk_for_fast_kernels() {
     HeadPanels& copy = w_uk_panels_.emplace_back();
     const auto w_uk = [&](int h) { return rows_of(output_slice(l.kv_b, h * (nope + v_dim), h * (nope + v_dim) + nope)); };
     const simd::Rows first = w_uk(0);
+    copy.heads.resize(size_t(heads));
+    // The copy's shape (rows latent, columns nope) is every head's: when the panels cannot take
+    // it, nothing is copied (the exact column product runs).
+    if (!simd::can_pack(simd::Rows{first.type, nullptr, nullptr, first.in, first.out, first.block})) continue;
     const size_t head_bytes = size_t(first.out) * first.in * (first.type == simd::WeightType::fp8 ? 1 : 2);
     const size_t head_scales = transposed_scales(first);
     copy.bytes.resize(head_bytes * heads);
     copy.scales.resize(head_scales * heads);
-    copy.heads.resize(size_t(heads));
     pool_.parallel_for(heads, [&](int begin, int end, int) {
       for (int h = begin; h < end; ++h) {
         simd::Rows t = transpose_rows(w_uk(h), copy.bytes.data() + h * head_bytes, copy.scales.data() + h * head_scales);
-        if (!t.data || !simd::can_pack(t)) continue;
+        if (!t.data) continue;  // this head's rows straddle FP8 scale blocks
         fast_->pack(t, 0, t.out / simd::kPanelWidth);
         t.panels = true;
         copy.heads[size_t(h)] = t;
