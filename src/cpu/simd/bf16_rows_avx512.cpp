@@ -301,8 +301,12 @@ void block_rows(const Rows& w, const Element* data, const float* scales, const f
 template <int P, int T, bool kFp8>
 void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride, int pairs, bool first, float* partial,
                 int64_t partial_stride, float* y, int64_t y_stride, const __mmask16* keep, int64_t ahead,
-                const uint8_t* next) {
+                int64_t next_tile, const uint8_t* next) {
   constexpr int kPairBytes = kPanelWidth * 2 * (kFp8 ? 1 : 2);
+  const int64_t row_bytes = int64_t(pairs) * kPairBytes;
+  const auto ahead_of = [&](int k) __attribute__((always_inline)) {
+    return next_tile && k * kPairBytes + ahead >= row_bytes ? ahead + next_tile - row_bytes : ahead;
+  };
   __m512 acc[P][T];
   for (int p = 0; p < P; ++p)
     for (int t = 0; t < T; ++t)
@@ -317,8 +321,9 @@ void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride
     for (int k = 0; k < pairs; k += 2) {  // 64 codes: two pairs of a panel
       if (next) _mm_prefetch(reinterpret_cast<const char*>(next + k * kPairBytes), _MM_HINT_T0);
       __m512i two[P][2], even[P], odd[P];
+      const int64_t to = ahead_of(k);
       for (int p = 0; p < P; ++p) {
-        if (ahead) _mm_prefetch(reinterpret_cast<const char*>(panel[p] + k * kPairBytes + ahead), _MM_HINT_T0);
+        if (ahead) _mm_prefetch(reinterpret_cast<const char*>(panel[p] + k * kPairBytes + to), _MM_HINT_T0);
         fp8_to_bf16x2<0>(_mm512_loadu_si512(panel[p] + k * kPairBytes), two[p]);
         even[p] = two[p][0], odd[p] = two[p][1];
       }
@@ -329,8 +334,9 @@ void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride
     for (int k = 0; k < pairs; ++k) {
       if (next) _mm_prefetch(reinterpret_cast<const char*>(next + k * kPairBytes), _MM_HINT_T0);
       __m512i wv[P];
+      const int64_t to = ahead_of(k);
       for (int p = 0; p < P; ++p) {
-        if (ahead) _mm_prefetch(reinterpret_cast<const char*>(panel[p] + k * kPairBytes + ahead), _MM_HINT_T0);
+        if (ahead) _mm_prefetch(reinterpret_cast<const char*>(panel[p] + k * kPairBytes + to), _MM_HINT_T0);
         wv[p] = _mm512_loadu_si512(panel[p] + k * kPairBytes);
       }
       step(wv, k);
@@ -362,6 +368,9 @@ struct PanelCall {
   float* y;
   int64_t y_stride;
   int64_t ahead;
+  // Bytes from a panel to the one that takes its place in the next tile: the prefetch `ahead`
+  // runs on into it past the panel's end (0: it runs into whatever follows).
+  int64_t next_tile = 0;
   // The next block's panels (their chunk), one a tile from tile next_first of this call on.
   const uint8_t* const* next = nullptr;
   int next_count = 0, next_first = 0;
@@ -370,7 +379,7 @@ template <bool kFp8, int P>
 void panel_tokens(int tokens, const uint8_t* const* panel, const __mmask16* keep, const PanelCall& c, const uint8_t* next) {
 #define R1_PANEL_TILE(T)                                                                                              \
   return panel_tile<P, T, kFp8>(panel, c.x, c.x_stride, c.pairs, c.first, c.partial, c.partial_stride, \
-                                c.y, c.y_stride, keep, c.ahead, next)
+                                c.y, c.y_stride, keep, c.ahead, c.next_tile, next)
   if constexpr (P > 2) {
     R1_PANEL_TILE(1);
   } else {
@@ -436,15 +445,19 @@ int even_split(int n, int most) {
 // Up to kFewPanelTokens tokens (decode, batches, an expert's share of a prompt): per block of rows
 // (FP8: one row of scales) the tokens' activations rounded with its scales, then its panels
 // streamed from memory once, whole rows a tile: up to kPanelTokens tokens stream the tile and ask
-// for what follows `ahead` bytes on; the next group finds it in L2. (bench: an expert's share
-// from memory, 13-32 tokens, 4-8% faster than panel_rows_many's chunks; prefetching 2048 bytes
-// ahead rather than 1024, 5-10% faster at 8-20 tokens; one token keeps 1024, which streams faster.)
+// for what follows `ahead` bytes on; the next group finds it in L2. Near an FP8 panel's end the
+// prefetch runs on into the panel that takes its place in the next tile: otherwise each tile's
+// streams but the first start cold (one token, alternating in one process: R1's expert down,
+// 2048 columns, +5-10%; q_b, 1536 columns, +18%; 7168-18432 columns +2-5%; BF16 lm_head -1-3%).
+// (bench: an expert's share from memory, 13-32 tokens, 4-8% faster than panel_rows_many's chunks;
+// prefetching 2048 bytes ahead rather than 1024, 5-10% faster at 8-20 tokens and, with the run
+// into the next tile, at one token on FP8 too; BF16 at one token keeps 1024, which streams faster.)
 constexpr int kFewPanelTokens = 32;
 static_assert(kFewPanelTokens <= kBf16TileTokens, "bf16_kernels.h: scratch holds kBf16TileTokens rows of activations");
 void panel_rows_few(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* xs) {
   const bool fp8 = w.type == WeightType::fp8;
   const int in = w.in, block = fp8 ? w.block : end - begin, group_size = even_split(tokens, kPanelTokens);
-  const int64_t panel_bytes = int64_t(kPanelWidth) * in * (fp8 ? 1 : 2), ahead = tokens == 1 ? 1024 : 2048;
+  const int64_t panel_bytes = int64_t(kPanelWidth) * in * (fp8 ? 1 : 2), ahead = tokens == 1 && !fp8 ? 1024 : 2048;
   // Whole rows: no sums kept between calls (`partial`, never touched, points into scratch only
   // because GCC cannot see that and warns of a null pointer's stores).
   float* unused = reinterpret_cast<float*>(xs);
@@ -459,7 +472,8 @@ void panel_rows_few(const Rows& w, const float* x, int tokens, int begin, int en
       for (int p = p0; p < p1; ++p) p_base[p - p0] = static_cast<const uint8_t*>(w.data) + p * panel_bytes;
       const PanelSpan tile{p_base, p0, p1, begin, end};
       for (int g = 0; g < tokens; g += group_size) {
-        const PanelCall call{xs + int64_t(g) * in, in, in / 2, true, unused, 0, y + int64_t(g) * w.out, w.out, g == 0 ? ahead : 0};
+        const PanelCall call{xs + int64_t(g) * in, in, in / 2, true, unused, 0, y + int64_t(g) * w.out, w.out,
+                             g == 0 ? ahead : 0, fp8 ? width * panel_bytes : 0};
         if (fp8)
           panel_tiles<true>(tile, std::min(group_size, tokens - g), width, call);
         else
