@@ -175,9 +175,9 @@ TEST(CpuFastKernels, PackMatchesThePortablePacking) {
 
 // m packed, through `fast`, against the reference on m for `tokens` random tokens, the rows split in two calls
 // (as the pool splits). Each output is one float32 chain over the column pairs: recursive
-// summation errs by at most (pairs + 1) · 2^-24 · Σ|w·x|.
+// summation errs by at most (pairs + 1) · 2^-24 · Σ|w·x| (split: two chains and their sum).
 void expect_panels_match_reference(const Bf16Kernels& fast, const Matrix& m, int tokens, std::mt19937& rng,
-                                   const std::string& what) {
+                                   const std::string& what, bool split = false) {
   const Bf16Kernels& ref = *simd::bf16_kernels_for(Isa::portable);
   std::uniform_real_distribution<float> value(-1.0f, 1.0f);
   const int out = m.rows.out, in = m.rows.in;
@@ -185,14 +185,15 @@ void expect_panels_match_reference(const Bf16Kernels& fast, const Matrix& m, int
   std::vector<float> x(size_t(tokens) * in), want(size_t(tokens) * out), got(want.size(), -1.0f);
   for (float& v : x) v = value(rng);
   std::vector<uint16_t> scratch(simd::bf16_scratch_values(in));
-  ref.rows(m.rows, x.data(), tokens, 0, out, want.data(), scratch.data());
-  const int split = out / 2 + 3;
-  fast.rows(p.rows, x.data(), tokens, 0, split, got.data(), scratch.data());
-  fast.rows(p.rows, x.data(), tokens, split, out, got.data(), scratch.data());
+  const auto product = split ? &Bf16Kernels::split_rows : &Bf16Kernels::rows;
+  (ref.*product)(m.rows, x.data(), tokens, 0, out, want.data(), scratch.data());
+  const int first_rows = out / 2 + 3;
+  (fast.*product)(p.rows, x.data(), tokens, 0, first_rows, got.data(), scratch.data());
+  (fast.*product)(p.rows, x.data(), tokens, first_rows, out, got.data(), scratch.data());
   for (int t = 0; t < tokens; ++t)
     for (int o = 0; o < out; ++o) {
       const size_t at = size_t(t) * out + o;
-      const double bound = (in / 2 + 1) * std::ldexp(1.0, -24) * magnitude(m.rows, o, x.data() + size_t(t) * in);
+      const double bound = (in / 2 + 2) * std::ldexp(1.0, -24) * magnitude(m.rows, o, x.data() + size_t(t) * in);
       ASSERT_NEAR(got[at], want[at], bound + 1e-30) << what << " tokens " << tokens << " row " << o;
     }
 }
@@ -211,6 +212,48 @@ TEST(CpuFastKernels, PanelsMatchReferenceAtEdgeSizes) {
           ASSERT_NO_FATAL_FAILURE(expect_panels_match_reference(
               fast, random_matrix(type, out, in, rng), tokens, rng,
               "type " + std::to_string(int(type)) + " in " + std::to_string(in) + " out " + std::to_string(out)));
+}
+
+// Activations split in hi and lo (split_rows), at the same edges: one token (4 panels a tile),
+// 2 to 6 (a group of 12 rows), 7 (two groups), 16 (a call's tile) and 17 and 40 (several).
+TEST(CpuFastKernels, SplitPanelsMatchReferenceAtEdgeSizes) {
+  R1_REQUIRE_BF16();
+  std::mt19937 rng(16);
+  for (WeightType type : kTypes)
+    for (int in : {32, 96, 544})
+      for (int out : {16, 48, 160})
+        for (int tokens : {1, 2, 6, 7, 16, 17, 40})
+          ASSERT_NO_FATAL_FAILURE(expect_panels_match_reference(
+              fast, random_matrix(type, out, in, rng), tokens, rng,
+              "split, type " + std::to_string(int(type)) + " in " + std::to_string(in) + " out " + std::to_string(out),
+              true));
+}
+
+// Against exact products: hi carries an activation to within 2^-8 of it, lo the rest to within
+// 2^-8 of that, so |split - exact| <= 2^-16 · Σ|w·x|, plus float32 rounding.
+TEST(CpuFastKernels, SplitWithin2ToMinus16OfExactProducts) {
+  R1_REQUIRE_BF16();
+  std::mt19937 rng(17);
+  std::normal_distribution<float> value(0.0f, 1.0f);
+  for (WeightType type : kTypes) {
+    const int out = 64, in = 7168, tokens = 5;
+    const Matrix m = random_matrix(type, out, in, rng);
+    const PackedMatrix p = packed(m);
+    std::vector<float> x(size_t(tokens) * in), y(size_t(tokens) * out);
+    for (float& v : x) v = value(rng);
+    std::vector<uint16_t> scratch(simd::bf16_scratch_values(in));
+    fast.split_rows(p.rows, x.data(), tokens, 0, out, y.data(), scratch.data());
+    double worst = 0;
+    for (int t = 0; t < tokens; ++t)
+      for (int o = 0; o < out; ++o) {
+        double exact = 0;
+        for (int i = 0; i < in; ++i) exact += double(weight_value(m.rows, o, i)) * x[size_t(t) * in + i];
+        const double bound = (std::ldexp(1.0, -16) + 1e-6) * magnitude(m.rows, o, x.data() + size_t(t) * in);
+        ASSERT_LE(std::fabs(y[size_t(t) * out + o] - exact), bound) << "type " << int(type);
+        worst = std::max(worst, std::fabs(y[size_t(t) * out + o] - exact) / bound);
+      }
+    std::printf("  type %d: worst error %.3f of the bound\n", int(type), worst);
+  }
 }
 
 // Rows of 4096-8192 columns take many tokens as tiles streaming whole rows (bf16_rows_avx512.cpp):
@@ -235,26 +278,29 @@ TEST(CpuFastKernels, PanelsTakeEveryScaleBlockThatPacks) {
                                                             tokens, rng, "block " + std::to_string(block)));
 }
 
-// Panels give each output the same bits whatever the tokens beside it and the row split.
+// Panels give each output the same bits whatever the tokens beside it and the row split, with
+// activations rounded (rows) and split (split_rows).
 TEST(CpuFastKernels, PanelsBatchInvariant) {
   R1_REQUIRE_BF16();
   std::mt19937 rng(10);
   std::uniform_real_distribution<float> value(-1.0f, 1.0f);
   const int out = 160, in = 1056, tokens = simd::kBf16TileTokens + 2;
-  for (WeightType type : kTypes) {
-    const PackedMatrix p = packed(random_matrix(type, out, in, rng));
-    std::vector<float> x(size_t(tokens) * in), batched(size_t(tokens) * out), alone(out), few(size_t(3) * out);
-    std::vector<uint16_t> scratch(simd::bf16_scratch_values(in));
-    for (float& v : x) v = value(rng);
-    fast.rows(p.rows, x.data(), tokens, 0, 37, batched.data(), scratch.data());
-    fast.rows(p.rows, x.data(), tokens, 37, out, batched.data(), scratch.data());
-    for (int t = 0; t + 3 <= tokens; t += 3) {
-      fast.rows(p.rows, x.data() + size_t(t) * in, 3, 0, out, few.data(), scratch.data());
-      for (int u = t; u < t + 3; ++u) {
-        fast.rows(p.rows, x.data() + size_t(u) * in, 1, 0, out, alone.data(), scratch.data());
-        for (int o = 0; o < out; ++o) {
-          ASSERT_EQ(alone[o], batched[size_t(u) * out + o]) << "type " << int(type) << " token " << u << " row " << o;
-          ASSERT_EQ(alone[o], few[size_t(u - t) * out + o]) << "type " << int(type) << " token " << u << " row " << o;
+  for (const auto product : {&Bf16Kernels::rows, &Bf16Kernels::split_rows}) {
+    for (WeightType type : kTypes) {
+      const PackedMatrix p = packed(random_matrix(type, out, in, rng));
+      std::vector<float> x(size_t(tokens) * in), batched(size_t(tokens) * out), alone(out), few(size_t(3) * out);
+      std::vector<uint16_t> scratch(simd::bf16_scratch_values(in));
+      for (float& v : x) v = value(rng);
+      (fast.*product)(p.rows, x.data(), tokens, 0, 37, batched.data(), scratch.data());
+      (fast.*product)(p.rows, x.data(), tokens, 37, out, batched.data(), scratch.data());
+      for (int t = 0; t + 3 <= tokens; t += 3) {
+        (fast.*product)(p.rows, x.data() + size_t(t) * in, 3, 0, out, few.data(), scratch.data());
+        for (int u = t; u < t + 3; ++u) {
+          (fast.*product)(p.rows, x.data() + size_t(u) * in, 1, 0, out, alone.data(), scratch.data());
+          for (int o = 0; o < out; ++o) {
+            ASSERT_EQ(alone[o], batched[size_t(u) * out + o]) << "type " << int(type) << " token " << u << " row " << o;
+            ASSERT_EQ(alone[o], few[size_t(u - t) * out + o]) << "type " << int(type) << " token " << u << " row " << o;
+          }
         }
       }
     }
@@ -289,56 +335,61 @@ TEST(CpuFastKernels, ViewsOfAMatrixMatchTheReference) {
   EXPECT_FALSE(simd::bf16_can_run(view));
 }
 
-// W_UK's copy for the fast kernels (linear.h: transpose_rows): each weight (scale included) of a
-// view lands transposed, and the copy packed in panels gives the view's column product within the
-// BF16 rounding of the activations. Views as kv_b's heads are: R1's (rows on a scale block), the
-// demo model's (32 rows inside one), and one straddling two blocks, which is refused.
-TEST(CpuFastKernels, TransposedCopyGivesTheColumnProduct) {
+// A view of kv_b's rows (a head's W_UK or W_UV) copied as a whole matrix the panels take:
+// transposed, a row product on it is the view's column product (rounded activations, as W_UK
+// absorbs); as it is, the view's row product (split activations, as W_UV maps out). A view whose
+// rows straddle FP8 scale blocks is refused.
+TEST(CpuFastKernels, CopiesGiveTheColumnAndRowProducts) {
   R1_REQUIRE_BF16();
   std::mt19937 rng(14);
   std::normal_distribution<float> value(0.0f, 1.0f);
   struct Case { int stored_rows, cols, row0, rows; };
   for (WeightType type : kTypes)
-    for (const Case c : {Case{512, 512, 256, 128}, Case{256, 64, 64, 32}}) {
-      Matrix m = random_matrix(type, c.stored_rows, c.cols, rng);
-      Rows view = m.rows;
-      const int element = type == WeightType::fp8 ? 1 : 2;
-      view.data = m.data.data() + int64_t(c.row0) * c.cols * element;
-      view.out = c.rows, view.row0 = c.row0, view.stride = c.cols;
-      std::vector<uint8_t> bytes(size_t(c.rows) * c.cols * element);
-      std::vector<float> scales(transposed_scales(view));
-      Rows copy = transpose_rows(view, bytes.data(), scales.data());
-      ASSERT_TRUE(copy.data && simd::can_pack(copy));
-      ASSERT_EQ(copy.out, c.cols);
-      ASSERT_EQ(copy.in, c.rows);
-      for (int r = 0; r < c.rows; ++r)
-        for (int col = 0; col < c.cols; ++col) ASSERT_EQ(weight_value(copy, col, r), weight_value(view, r, col));
-      simd::pack_panels(copy, 0, copy.out / simd::kPanelWidth);
-      copy.panels = true;
-      for (int tokens : {1, 7, 40}) {
-        std::vector<float> x(size_t(tokens) * c.rows), y(size_t(tokens) * c.cols);
-        for (float& v : x) v = value(rng);
-        std::vector<uint16_t> scratch(simd::bf16_scratch_values(c.rows));
-        fast.rows(copy, x.data(), tokens, 0, copy.out, y.data(), scratch.data());
-        for (int t = 0; t < tokens; ++t)
-          for (int col = 0; col < c.cols; ++col) {
-            double exact = 0, magnitude = 0;
-            for (int r = 0; r < c.rows; ++r) {
-              const double term = double(weight_value(view, r, col)) * x[size_t(t) * c.rows + r];
-              exact += term, magnitude += std::fabs(term);
+    for (const Case c : {Case{512, 512, 256, 128}, Case{256, 64, 64, 32}})
+      for (bool transpose : {true, false}) {
+        Matrix m = random_matrix(type, c.stored_rows, c.cols, rng);
+        Rows view = m.rows;
+        const int element = type == WeightType::fp8 ? 1 : 2;
+        view.data = m.data.data() + int64_t(c.row0) * c.cols * element;
+        view.out = c.rows, view.row0 = c.row0, view.stride = c.cols;
+        std::vector<uint8_t> bytes(size_t(c.rows) * c.cols * element);
+        std::vector<float> scales(copied_scales(view));
+        Rows copy = copy_rows(view, transpose, bytes.data(), scales.data());
+        ASSERT_TRUE(copy.data && simd::can_pack(copy));
+        ASSERT_EQ(copy.out, transpose ? c.cols : c.rows);
+        ASSERT_EQ(copy.in, transpose ? c.rows : c.cols);
+        for (int r = 0; r < c.rows; ++r)
+          for (int col = 0; col < c.cols; ++col)
+            ASSERT_EQ(transpose ? weight_value(copy, col, r) : weight_value(copy, r, col), weight_value(view, r, col));
+        simd::pack_panels(copy, 0, copy.out / simd::kPanelWidth);
+        copy.panels = true;
+        // Rounded activations err by 2^-8 of Σ|w·x| at most, split ones by 2^-16.
+        const double step = std::ldexp(1.0, transpose ? -8 : -16);
+        for (int tokens : {1, 7, 40}) {
+          std::vector<float> x(size_t(tokens) * copy.in), y(size_t(tokens) * copy.out);
+          for (float& v : x) v = value(rng);
+          std::vector<uint16_t> scratch(simd::bf16_scratch_values(copy.in));
+          (transpose ? fast.rows : fast.split_rows)(copy, x.data(), tokens, 0, copy.out, y.data(), scratch.data());
+          for (int t = 0; t < tokens; ++t)
+            for (int o = 0; o < copy.out; ++o) {
+              double exact = 0, magnitude = 0;
+              for (int i = 0; i < copy.in; ++i) {
+                const float w = transpose ? weight_value(view, i, o) : weight_value(view, o, i);
+                const double term = double(w) * x[size_t(t) * copy.in + i];
+                exact += term, magnitude += std::fabs(term);
+              }
+              ASSERT_NEAR(y[size_t(t) * copy.out + o], exact, (step + 1e-6) * magnitude + 1e-30)
+                  << "type " << int(type) << " rows " << c.rows << " tokens " << tokens << " transposed " << transpose;
             }
-            ASSERT_NEAR(y[size_t(t) * c.cols + col], exact, (std::ldexp(1.0, -8) + 1e-6) * magnitude + 1e-30)
-                << "type " << int(type) << " rows " << c.rows << " tokens " << tokens;
-          }
+        }
       }
-    }
   Matrix m = random_matrix(WeightType::fp8, 256, 64, rng);
   Rows straddling = m.rows;
   straddling.data = m.data.data() + 64 * 64;
   straddling.out = 128, straddling.row0 = 64, straddling.stride = 64;
   std::vector<uint8_t> bytes(128 * 64);
-  std::vector<float> scales(transposed_scales(straddling));
-  EXPECT_EQ(transpose_rows(straddling, bytes.data(), scales.data()).data, nullptr);
+  std::vector<float> scales(copied_scales(straddling));
+  for (bool transpose : {true, false}) EXPECT_EQ(copy_rows(straddling, transpose, bytes.data(), scales.data()).data, nullptr);
 }
 
 // The engine in fast numerics: 16 sequences decoding together (prompts fed 7 tokens a call,

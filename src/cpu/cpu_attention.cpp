@@ -21,19 +21,20 @@ void CpuBackend::attention(int layer, Activation x, Activation out) {
 
   q_.resize(size_t(n) * heads * qk_dim);
   kv_.resize(size_t(n) * cache_dim);
-  // kv_a keeps float32 activations in fast numerics too: the cache keeps its output for every
-  // later position, and attention amplifies the error (docs/PERFORMANCE.md: the demo model's
-  // worst cosine 0.99984 with q_a in BF16, 0.99941 with kv_a too; kv_a is 0.7% of the weights
-  // an R1 token reads). q_a and kv_a read the same x: one dispatch.
+  // kv_a keeps float32-grade activations in fast numerics too (split in BF16 hi and lo): the
+  // cache keeps its output for every later position, and attention amplifies the error
+  // (docs/PERFORMANCE.md: the demo model's worst cosine 0.99984 with q_a in BF16, 0.99941 with
+  // kv_a too). The queries' first product and kv_a read the same x: one dispatch.
+  const LinearJob kv_a{.w = &lw.kv_a, .x = x.data, .tokens = n, .y = kv_.data(), .split = true};
   if (cfg_.q_lora_rank > 0) {
     q_latent_.resize(size_t(n) * cfg_.q_lora_rank);
-    const LinearJob jobs[] = {{&lw.q_a, x.data, n, q_latent_.data()}, {&lw.kv_a, x.data, n, kv_.data(), true}};
+    const LinearJob jobs[] = {{.w = &lw.q_a, .x = x.data, .tokens = n, .y = q_latent_.data()}, kv_a};
     linear_many(pool_, jobs, fast_);
     rmsnorm_rows(q_latent_.data(), nullptr, norms_[layer].q_a.data(), n, cfg_.q_lora_rank, q_latent_.data());
     project(lw.q_b, q_latent_.data(), n, q_.data());
   } else {
-    project(lw.q_proj, x.data, n, q_.data());
-    linear(pool_, lw.kv_a, x.data, n, kv_.data());
+    const LinearJob jobs[] = {{.w = &lw.q_proj, .x = x.data, .tokens = n, .y = q_.data()}, kv_a};
+    linear_many(pool_, jobs, fast_);
   }
 
   // Rope q_pe of every head and k_pe; write normed c and roped k_pe to the cache (the tokens
@@ -86,9 +87,10 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
   o_latent_.resize(size_t(n) * heads * latent_dim);
   attn_out_.resize(size_t(n) * heads * v_dim);
 
-  // Both products of a head run on one thread (tokens gathered to [n][in]): W_UK's rows (kv_b's
-  // first nope rows of the head) are the queries' dimensions, a column product (fast numerics: a
-  // row product on their transposed copy); W_UV's (the next v_dim) are the values', a row product.
+  // A head's product runs on one thread (tokens gathered to [n][in]): W_UK's rows (kv_b's first
+  // nope rows of the head) are the queries' dimensions, a column product (fast numerics: a row
+  // product on their transposed copy); W_UV's (the next v_dim) are the values', a row product
+  // (fast numerics: on their copy, activations split).
   pool_.parallel_for(heads, [&](int begin, int end, int) {
     thread_local std::vector<float> q_nope, absorbed;
     q_nope.resize(size_t(n) * nope);
@@ -96,7 +98,7 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
     for (int h = begin; h < end; ++h) {
       for (int t = 0; t < n; ++t)
         std::copy_n(q_.data() + (int64_t(t) * heads + h) * qk_dim, nope, q_nope.data() + int64_t(t) * nope);
-      const simd::Rows* panels = fast_ ? &w_uk_panels_[size_t(layer)].heads[size_t(h)] : nullptr;
+      const simd::Rows* panels = fast_ ? &head_panels_[size_t(layer)].w_uk[size_t(h)] : nullptr;
       const int w_uk = h * (nope + v_dim);
       if (panels && panels->data)
         linear_fast_here(*panels, q_nope.data(), n, absorbed.data(), *fast_);
@@ -145,8 +147,12 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
       for (int t = 0; t < n; ++t)
         std::copy_n(o_latent_.data() + (int64_t(t) * heads + h) * latent_dim, latent_dim,
                     latent.data() + int64_t(t) * latent_dim);
+      const simd::Rows* panels = fast_ ? &head_panels_[size_t(layer)].w_uv[size_t(h)] : nullptr;
       const int w_uv = h * (nope + v_dim) + nope;  // kv_b rows of head h: nope of W_UK, then v_dim of W_UV
-      linear_here(output_slice(lw.kv_b, w_uv, w_uv + v_dim), latent.data(), n, values.data());
+      if (panels && panels->data)
+        linear_fast_here(*panels, latent.data(), n, values.data(), *fast_, true);
+      else
+        linear_here(output_slice(lw.kv_b, w_uv, w_uv + v_dim), latent.data(), n, values.data());
       for (int t = 0; t < n; ++t)
         std::copy_n(values.data() + int64_t(t) * v_dim, v_dim, attn_out_.data() + (int64_t(t) * heads + h) * v_dim);
     }

@@ -43,7 +43,7 @@ CpuBackend::CpuBackend(const ModelConfig& config, ModelWeights shard, int thread
     fast_ = simd::bf16_kernels_for(simd::Isa::avx512);
     if (!fast_) fail("--numerics fast: this CPU lacks AVX512-BF16 or AVX512-VBMI, which the CPU's fast numerics need; use --numerics exact");
     pack_weights_for_fast_kernels();
-    copy_w_uk_for_fast_kernels();
+    copy_heads_for_fast_kernels();
   }
   const ModelWeights& weights = w_;
   for (const LayerWeights& l : weights.layers)
@@ -55,16 +55,15 @@ CpuBackend::CpuBackend(const ModelConfig& config, ModelWeights shard, int thread
     rope_frequencies_.push_back(rope_frequency(config.rope, i));
 }
 
-// The products the fast kernels run (not kv_a: exact in fast numerics too; kv_b: W_UV exact,
-// W_UK a copy below; the router), packed in panels where the weights are this process's copy:
-// outer products on them reach 0.69-0.79 of the BF16 peak on FP8 where rows reach 0.42-0.54,
-// and a token streams each panel as one run of bytes (bench_cpu_rows: decode on both threads
-// 0.96 of the probe where rows read 0.73).
+// The products the fast kernels run (kv_b through the copies below; not the router), packed in
+// panels where the weights are this process's copy: outer products on them reach 0.69-0.79 of
+// the BF16 peak on FP8 where rows reach 0.42-0.54, and a token streams each panel as one run of
+// bytes (bench_cpu_rows: decode on both threads 0.96 of the probe where rows read 0.73).
 void CpuBackend::pack_weights_for_fast_kernels() {
   std::vector<const Linear*> all;
   const auto mlp = [&](const MlpWeights& m) { all.insert(all.end(), {&m.gate, &m.up, &m.down}); };
   for (const LayerWeights& l : w_.layers) {
-    all.insert(all.end(), {&l.q_a, &l.q_b, &l.q_proj, &l.o_proj});
+    all.insert(all.end(), {&l.q_a, &l.kv_a, &l.q_b, &l.q_proj, &l.o_proj});
     mlp(l.mlp);
     mlp(l.shared_experts);
     for (const MlpWeights& e : l.experts) mlp(e);
@@ -74,31 +73,51 @@ void CpuBackend::pack_weights_for_fast_kernels() {
     if (w->weight) pack_for_fast_kernels(pool_, *w, *fast_);
 }
 
-// W_UK absorbs the queries as a column product (its rows are the query's dimensions), which the
-// panels do not take in place: a transposed copy of each head's rows, in panels, makes it a row
-// product on the fast kernels (BF16, as DeepSeek's reference absorbs; R1: 8 MB a layer, 0.07% of
-// its bytes). The float32 column product ran at about half the FMA peak: ~3% of a fast prefill.
-void CpuBackend::copy_w_uk_for_fast_kernels() {
+// Each head's slices of kv_b copied for the fast kernels, in panels, a layer's heads in one
+// large-page buffer (R1: 16 MB a layer, 0.14% of its bytes):
+// - W_UK absorbs the queries as a column product (its rows are the query's dimensions), which
+//   the panels do not take in place: transposed, it is a row product (BF16 activations, as
+//   DeepSeek's reference absorbs). The float32 column product ran at about half the FMA peak:
+//   ~3% of a fast prefill.
+// - W_UV's rows lie between W_UK's in kv_b: copied, a decode step streams them as one run of
+//   bytes rather than 64 KB pieces 64 KB apart, through the panels (R1 slice, batch-1 decode,
+//   alternating in one process: 0.315 -> 0.209 ms a layer against the exact kernels on kv_b).
+//   Its activations (the attention's latent sums) stay float32-grade (split_rows): rounded to
+//   BF16 alone they moved 12 of the demo model's 592 routing choices.
+void CpuBackend::copy_heads_for_fast_kernels() {
   const int heads = rank().heads.size(), nope = cfg_.qk_nope_head_dim, v_dim = cfg_.v_head_dim;
   for (const LayerWeights& l : w_.layers) {
-    HeadPanels& copy = w_uk_panels_.emplace_back();
-    const auto w_uk = [&](int h) { return rows_of(output_slice(l.kv_b, h * (nope + v_dim), h * (nope + v_dim) + nope)); };
-    const simd::Rows first = w_uk(0);
-    copy.heads.resize(size_t(heads));
-    // The copy's shape (rows latent, columns nope) is every head's: when the panels cannot take
-    // it, nothing is copied (the exact column product runs).
-    if (!simd::can_pack(simd::Rows{first.type, nullptr, nullptr, first.in, first.out, first.block})) continue;
-    const size_t head_bytes = size_t(first.out) * first.in * (first.type == simd::WeightType::fp8 ? 1 : 2);
-    const size_t head_scales = transposed_scales(first);
-    copy.bytes.resize(head_bytes * heads);
-    copy.scales.resize(head_scales * heads);
+    HeadPanels& copy = head_panels_.emplace_back();
+    const auto rows = [&](int h, bool w_uv) {
+      const int first = h * (nope + v_dim) + (w_uv ? nope : 0);
+      return rows_of(output_slice(l.kv_b, first, first + (w_uv ? v_dim : nope)));
+    };
+    copy.w_uk.resize(size_t(heads));
+    copy.w_uv.resize(size_t(heads));
+    // Every head's copies have the shapes of head 0's: where the panels cannot take them,
+    // nothing is copied (the exact kernels run).
+    const simd::Rows uk = rows(0, false), uv = rows(0, true);
+    const bool fp8 = uk.type == simd::WeightType::fp8;
+    if (!simd::can_pack(simd::Rows{uk.type, nullptr, nullptr, uk.in, uk.out, uk.block}) ||
+        !simd::can_pack(simd::Rows{uv.type, nullptr, nullptr, uv.out, uv.in, uv.block}))
+      continue;
+    const size_t uk_bytes = size_t(uk.out) * uk.in * (fp8 ? 1 : 2), uv_bytes = size_t(uv.out) * uv.in * (fp8 ? 1 : 2);
+    const size_t uk_scales = copied_scales(uk), uv_scales = copied_scales(uv);
+    copy.bytes.resize((uk_bytes + uv_bytes) * heads);
+    copy.scales.resize((uk_scales + uv_scales) * heads);
     pool_.parallel_for(heads, [&](int begin, int end, int) {
       for (int h = begin; h < end; ++h) {
-        simd::Rows t = transpose_rows(w_uk(h), copy.bytes.data() + h * head_bytes, copy.scales.data() + h * head_scales);
-        if (!t.data) continue;  // this head's rows straddle FP8 scale blocks
-        fast_->pack(t, 0, t.out / simd::kPanelWidth);
-        t.panels = true;
-        copy.heads[size_t(h)] = t;
+        uint8_t* bytes = copy.bytes.data() + h * (uk_bytes + uv_bytes);
+        float* scales = copy.scales.data() + h * (uk_scales + uv_scales);
+        simd::Rows t = copy_rows(rows(h, false), true, bytes, scales);
+        simd::Rows v = copy_rows(rows(h, true), false, bytes + uk_bytes, scales + uk_scales);
+        if (!t.data || !v.data) continue;  // this head's rows straddle FP8 scale blocks
+        for (simd::Rows* r : {&t, &v}) {
+          fast_->pack(*r, 0, r->out / simd::kPanelWidth);
+          r->panels = true;
+        }
+        copy.w_uk[size_t(h)] = t;
+        copy.w_uv[size_t(h)] = v;
       }
     });
   }

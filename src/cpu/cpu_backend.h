@@ -21,7 +21,8 @@ namespace r1 {
 class CpuBackend final : public Backend {
  public:
   // numerics fast: the projections in BF16 (src/cpu/simd/bf16_kernels.h), which needs
-  // AVX512-BF16 (fast_numerics_available()); the router, kv_a and W_UV stay float32.
+  // AVX512-BF16 (fast_numerics_available()); kv_a and W_UV take their activations as two BF16
+  // values (~16 bits: split_rows), the router stays float32.
   CpuBackend(const ModelConfig& config, const ModelWeights& weights, int threads, Numerics numerics = Numerics::exact);
   // Rank comm.rank() of a model sharded by `plan`; `comm` connects it to the other ranks.
   CpuBackend(const ModelConfig& config, const ModelWeights& weights, int threads, const ShardPlan& plan,
@@ -56,7 +57,7 @@ class CpuBackend final : public Backend {
 
  private:
   void pack_weights_for_fast_kernels();
-  void copy_w_uk_for_fast_kernels();
+  void copy_heads_for_fast_kernels();
   struct LayerNorms {  // norm weights decoded to float32 once (a few KB per layer)
     std::vector<float> input, post_attention, q_a, kv_a, router_bias;
   };
@@ -82,14 +83,14 @@ class CpuBackend final : public Backend {
   Communicator* comm_ = nullptr;
   ThreadPool pool_;
   const simd::Bf16Kernels* fast_ = nullptr;  // numerics fast: the BF16 kernels
-  // Fast numerics: each head's W_UK transposed and packed in panels, a layer's heads in one
-  // buffer (empty where the fast kernels cannot take them: then the exact column product).
+  // Fast numerics: each head's W_UK transposed and its W_UV, packed in panels, a layer's heads
+  // in one buffer (rows without data where the fast kernels cannot take them: the exact ones run).
   struct HeadPanels {
     LargeVector<uint8_t> bytes;
     std::vector<float> scales;
-    std::vector<simd::Rows> heads;
+    std::vector<simd::Rows> w_uk, w_uv;
   };
-  std::vector<HeadPanels> w_uk_panels_;
+  std::vector<HeadPanels> head_panels_;
   const Batch* batch_ = nullptr;  // the batch of the forward call in progress
   std::vector<Route>* routes_ = nullptr;
   const std::vector<Route>* forced_routes_ = nullptr;

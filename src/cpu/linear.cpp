@@ -113,9 +113,10 @@ void columns_here(const Linear& w, const float* x, int tokens, float* y) {
   kernels_for(r, simd::best_kernels()).columns(r, x, tokens, y, scratch.data());
 }
 
-void linear_fast_here(const simd::Rows& w, const float* x, int tokens, float* y, const simd::Bf16Kernels& kernels) {
-  if (!simd::bf16_can_run(w)) fail("internal: linear_fast_here on weights the fast kernels do not take");
-  kernels.rows(w, x, tokens, 0, w.out, y, fast_scratch(w.in));
+void linear_fast_here(const simd::Rows& w, const float* x, int tokens, float* y, const simd::Bf16Kernels& kernels,
+                      bool split) {
+  if (split ? !w.panels : !simd::bf16_can_run(w)) fail("internal: linear_fast_here on weights the fast kernels do not take");
+  (split ? kernels.split_rows : kernels.rows)(w, x, tokens, 0, w.out, y, fast_scratch(w.in));
 }
 
 void linear_fast(ThreadPool& pool, const Linear& w, const float* x, int tokens, float* y,
@@ -139,12 +140,12 @@ bool pack_for_fast_kernels(ThreadPool& pool, const Linear& w, const simd::Bf16Ke
   return true;
 }
 
-size_t transposed_scales(const simd::Rows& w) {
+size_t copied_scales(const simd::Rows& w) {
   if (w.type != simd::WeightType::fp8) return 0;
   return size_t((w.in + w.block - 1) / w.block) * size_t((w.out + w.block - 1) / w.block);
 }
 
-simd::Rows transpose_rows(const simd::Rows& w, uint8_t* bytes, float* scales) {
+simd::Rows copy_rows(const simd::Rows& w, bool transpose, uint8_t* bytes, float* scales) {
   const bool fp8 = w.type == simd::WeightType::fp8;
   if (!fp8 && w.type != simd::WeightType::bf16) return {};
   if (fp8 && (w.col0 % w.block != 0 || (w.row0 % w.block != 0 && w.row0 % w.block + w.out > w.block))) return {};
@@ -152,25 +153,30 @@ simd::Rows transpose_rows(const simd::Rows& w, uint8_t* bytes, float* scales) {
   const int64_t stride = w.stride ? w.stride : w.in;
   const uint8_t* from = static_cast<const uint8_t*>(w.data);
   for (int r = 0; r < w.out; ++r)
-    for (int c = 0; c < w.in; ++c)
-      std::memcpy(bytes + (int64_t(c) * w.out + r) * element, from + (r * stride + c) * element, size_t(element));
-  simd::Rows t{w.type, bytes, nullptr, w.in, w.out, w.block, 0};
+    if (transpose)
+      for (int c = 0; c < w.in; ++c)
+        std::memcpy(bytes + (int64_t(c) * w.out + r) * element, from + (r * stride + c) * element, size_t(element));
+    else
+      std::memcpy(bytes + int64_t(r) * w.in * element, from + r * stride * element, size_t(w.in) * element);
+  simd::Rows copy{w.type, bytes, nullptr, transpose ? w.in : w.out, transpose ? w.out : w.in, w.block, 0};
   if (fp8) {
-    // The copy's scale block (c, r) is W's (row0 + r, col0 + c): r's blocks start where W's rows'
-    // do, or all of r lies in W's block of row0.
-    t.scale_cols = (w.out + w.block - 1) / w.block;
-    for (int cb = 0; cb < (w.in + w.block - 1) / w.block; ++cb)
-      for (int rb = 0; rb < t.scale_cols; ++rb)
-        scales[cb * t.scale_cols + rb] = w.scales[int64_t((w.row0 + rb * w.block) / w.block) * w.scale_cols + w.col0 / w.block + cb];
-    t.scales = scales;
+    // W's scale block of the copy's row block rb and column block cb: r's blocks start where W's
+    // rows' do, or all of r lies in W's block of row0.
+    const int row_blocks = (w.out + w.block - 1) / w.block, col_blocks = (w.in + w.block - 1) / w.block;
+    copy.scale_cols = transpose ? row_blocks : col_blocks;
+    for (int rb = 0; rb < row_blocks; ++rb)
+      for (int cb = 0; cb < col_blocks; ++cb)
+        scales[transpose ? cb * row_blocks + rb : rb * col_blocks + cb] =
+            w.scales[int64_t((w.row0 + rb * w.block) / w.block) * w.scale_cols + w.col0 / w.block + cb];
+    copy.scales = scales;
   }
-  return t;
+  return copy;
 }
 
 void linear_many(ThreadPool& pool, std::span<const LinearJob> jobs, const simd::Bf16Kernels* fast) {
   struct Prepared {
     simd::Rows rows;
-    bool fast;
+    bool fast, split;
     double row_cost, first_cost;  // of one row; of the jobs before this one
   };
   thread_local std::vector<Prepared> kept;  // no allocation once decode is warm
@@ -179,12 +185,12 @@ void linear_many(ThreadPool& pool, std::span<const LinearJob> jobs, const simd::
   double total = 0;
   for (const LinearJob& job : jobs) {
     const simd::Rows r = rows_of(*job.w);
-    const bool on_fast = fast && !job.exact && simd::bf16_can_run(r);
+    const bool on_fast = fast && (job.split ? r.panels : simd::bf16_can_run(r));
     // Past a few tokens (bound by arithmetic, not by reading the weights) the fast kernels take
-    // about half the time of the exact ones: a fast job beside an exact one (q_a and kv_a) would
-    // otherwise leave one thread the slow rows.
-    const double row_cost = double(job.tokens) * r.in * (on_fast && job.tokens >= 8 ? 0.5 : 1.0);
-    prepared.push_back({r, on_fast, row_cost, total});
+    // about half the time of the exact ones: a fast job beside an exact one would otherwise
+    // leave one thread the slow rows. Split activations cost twice the fast arithmetic: as exact.
+    const double row_cost = double(job.tokens) * r.in * (on_fast && !job.split && job.tokens >= 8 ? 0.5 : 1.0);
+    prepared.push_back({r, on_fast, job.split, row_cost, total});
     total += row_cost * r.out;
   }
   // Thread p takes the rows whose cost starts in [total · p / parts, total · (p + 1) / parts).
@@ -203,7 +209,7 @@ void linear_many(ThreadPool& pool, std::span<const LinearJob> jobs, const simd::
       if (begin >= end) continue;
       const LinearJob& job = jobs[j];
       if (p.fast)
-        fast->rows(p.rows, job.x, job.tokens, begin, end, job.y, fast_scratch(p.rows.in));
+        (p.split ? fast->split_rows : fast->rows)(p.rows, job.x, job.tokens, begin, end, job.y, fast_scratch(p.rows.in));
       else
         kernels_for(p.rows, simd::best_kernels()).rows(p.rows, job.x, job.tokens, begin, end, job.y, thread_scratch(p.rows.in));
     }

@@ -43,18 +43,21 @@ void linear_fast(ThreadPool& pool, const Linear& w, const float* x, int tokens, 
 // that only the fast kernels may read w: the exact ones fail on it.
 bool pack_for_fast_kernels(ThreadPool& pool, const Linear& w, const simd::Bf16Kernels& kernels);
 
-// W transposed into `bytes` (w.out · w.in elements) and `scales` (transposed_scales(w) floats),
-// row-major: row c of the copy is W's column c, so a row product on it is W's column product
-// y[t][c] = Σ_r x[t][r] · W[r][c], the form the fast kernels' panels take (W_UK absorbing
-// queries). FP8 and BF16 only; an FP8 view's rows must start on a scale block or all lie in one
-// (each block of the copy's columns then has one scale). Returns the copy's rows, or rows with
-// data == nullptr (nothing written) where it cannot.
-simd::Rows transpose_rows(const simd::Rows& w, uint8_t* bytes, float* scales);
-size_t transposed_scales(const simd::Rows& w);  // 0 for BF16
+// A copy of W into `bytes` (w.out · w.in elements) and `scales` (copied_scales(w) floats),
+// row-major, with its own scale blocks: as it is (a view's rows made a whole matrix the panels
+// take: W_UV), or transposed, row c of the copy W's column c, so that a row product on it is W's
+// column product y[t][c] = Σ_r x[t][r] · W[r][c] (W_UK absorbing queries). FP8 and BF16 only; an
+// FP8 view's columns must start on a scale block and its rows too, or all lie in one (each block
+// of the copy then has one scale). Returns the copy's rows, or rows with data == nullptr
+// (nothing written) where it cannot.
+simd::Rows copy_rows(const simd::Rows& w, bool transpose, uint8_t* bytes, float* scales);
+size_t copied_scales(const simd::Rows& w);  // 0 for BF16
 // The Rows of a Linear (a view into its stored tensor), as the kernels take them.
 simd::Rows rows_of(const Linear& w);
-// linear_fast on the calling thread alone, on rows the fast kernels take.
-void linear_fast_here(const simd::Rows& w, const float* x, int tokens, float* y, const simd::Bf16Kernels& kernels);
+// linear_fast on the calling thread alone, on rows the fast kernels take; split: activations
+// kept to ~16 bits (Bf16Kernels::split_rows, panels only).
+void linear_fast_here(const simd::Rows& w, const float* x, int tokens, float* y, const simd::Bf16Kernels& kernels,
+                      bool split = false);
 
 // One product of a batch run by linear_many.
 struct LinearJob {
@@ -62,7 +65,9 @@ struct LinearJob {
   const float* x;  // [tokens, w->in]
   int tokens;
   float* y;        // [tokens, w->out]
-  bool exact = false;  // float32 activations even when linear_many is given the fast kernels
+  // Float32-grade activations even when linear_many is given the fast kernels: split in BF16 hi
+  // and lo on weights in panels (Bf16Kernels::split_rows), else the exact kernels.
+  bool split = false;
 };
 // Every job's product, the rows of all of them split over the pool as one list by their cost
 // (rows × tokens × columns), each thread streaming whole runs of matrices: one dispatch where a

@@ -33,6 +33,12 @@ struct Bf16Kernels {
   // Runs FP8 views whose block and column phase are multiples of kBf16Step, BF16 weights, and
   // weights in panels (below).
   void (*rows)(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* scratch);
+  // The same product with float32 activations kept to about 16 significant bits: each as the sum
+  // of two BF16 values (hi, the value rounded; lo, what that left, rounded), both multiplied
+  // with the weights; twice the arithmetic of `rows`, the same bytes read. For products whose
+  // activations BF16 alone rounds too coarsely (kv_a, whose output the cache keeps; W_UV).
+  // Weights in panels only. |y - exact| <= (2^-16 + float32 sums) · Σ|w·x|; batch invariant.
+  void (*split_rows)(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* scratch);
   // The arithmetic probe: `iterations` rounds of independent BF16 dot products in registers,
   // kDotFlopsPerRound FLOP each; the result only defeats the optimizer.
   float (*dot_loop)(int64_t iterations);

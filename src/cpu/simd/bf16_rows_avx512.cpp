@@ -187,6 +187,22 @@ void round_for_blocks(const float* x, int n, const float* scales, int64_t scale_
   }
 }
 
+// x · scale (one scale a `block` columns; none for BF16 weights) as hi + lo, both BF16: hi the
+// value rounded, lo what that rounding left, rounded (exact in float32: hi has the value's
+// leading bits). Together about 16 significant bits where hi alone has 8. in: a multiple of
+// kBf16Step (panels).
+void round_split(const float* x, int in, const float* scales, int block, uint16_t* hi, uint16_t* lo) {
+  for (int i = 0; i < in; i += kBf16Step) {
+    const __m512 s = _mm512_set1_ps(scales ? scales[i / block] : 1.0f);
+    const __m512 a = _mm512_mul_ps(_mm512_loadu_ps(x + i), s), c = _mm512_mul_ps(_mm512_loadu_ps(x + i + 16), s);
+    const __m512i h = (__m512i)_mm512_cvtne2ps_pbh(c, a);
+    const __m512 a_hi = _mm512_cvtpbh_ps((__m256bh)_mm512_castsi512_si256(h));
+    const __m512 c_hi = _mm512_cvtpbh_ps((__m256bh)_mm512_extracti64x4_epi64(h, 1));
+    _mm512_storeu_si512(hi + i, h);
+    _mm512_storeu_si512(lo + i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(c, c_hi), _mm512_sub_ps(a, a_hi)));
+  }
+}
+
 // Rows of a chunk of the checkpoint's rows widened to BF16 (row r: base + r · kColumnChunk),
 // holding columns [first, first + kColumnChunk).
 struct ChunkRows {
@@ -298,7 +314,9 @@ void block_rows(const Rows& w, const Element* data, const float* scales, const f
 // nor kept.
 // `ahead`: bytes past each pair in use to prefetch in its panel (0: in the caches). `next`
 // (if given): bytes to bring in at the pace of one panel, the next block's (below).
-template <int P, int T, bool kFp8>
+// kSplit: the T rows of activations are T / 2 tokens' hi and lo (round_split), each pair's two
+// chains added at the end into one output.
+template <int P, int T, bool kFp8, bool kSplit = false>
 void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride, int pairs, bool first, float* partial,
                 int64_t partial_stride, float* y, int64_t y_stride, const __mmask16* keep, int64_t ahead,
                 int64_t next_tile, const uint8_t* next) {
@@ -342,12 +360,18 @@ void panel_tile(const uint8_t* const* panel, const uint16_t* x, int64_t x_stride
       step(wv, k);
     }
   }
-  for (int p = 0; p < P; ++p)
-    for (int t = 0; t < T; ++t)
-      if (y)
-        _mm512_mask_storeu_ps(y + t * y_stride + p * kPanelWidth, keep[p], acc[p][t]);
-      else if (keep[p])  // a stand-in panel (nothing kept) must not touch the next one's sums
-        _mm512_storeu_ps(partial + p * partial_stride + t * 16, acc[p][t]);
+  if constexpr (kSplit) {
+    for (int p = 0; p < P; ++p)
+      for (int t = 0; t < T / 2; ++t)
+        _mm512_mask_storeu_ps(y + t * y_stride + p * kPanelWidth, keep[p], _mm512_add_ps(acc[p][2 * t], acc[p][2 * t + 1]));
+  } else {
+    for (int p = 0; p < P; ++p)
+      for (int t = 0; t < T; ++t)
+        if (y)
+          _mm512_mask_storeu_ps(y + t * y_stride + p * kPanelWidth, keep[p], acc[p][t]);
+        else if (keep[p])  // a stand-in panel (nothing kept) must not touch the next one's sums
+          _mm512_storeu_ps(partial + p * partial_stride + t * 16, acc[p][t]);
+  }
 }
 
 // The shapes panel_tile runs: one token against 4 panels (4 chains of dot products, 4 streams
@@ -375,13 +399,23 @@ struct PanelCall {
   const uint8_t* const* next = nullptr;
   int next_count = 0, next_first = 0;
 };
-template <bool kFp8, int P>
+template <bool kFp8, int P, bool kSplit>
 void panel_tokens(int tokens, const uint8_t* const* panel, const __mmask16* keep, const PanelCall& c, const uint8_t* next) {
 #define R1_PANEL_TILE(T)                                                                                              \
-  return panel_tile<P, T, kFp8>(panel, c.x, c.x_stride, c.pairs, c.first, c.partial, c.partial_stride, \
-                                c.y, c.y_stride, keep, c.ahead, c.next_tile, next)
+  return panel_tile<P, T, kFp8, kSplit>(panel, c.x, c.x_stride, c.pairs, c.first, c.partial, c.partial_stride, \
+                                        c.y, c.y_stride, keep, c.ahead, c.next_tile, next)
   if constexpr (P > 2) {
-    R1_PANEL_TILE(1);
+    if constexpr (kSplit) R1_PANEL_TILE(2);
+    else R1_PANEL_TILE(1);
+  } else if constexpr (kSplit) {  // rows of activations: two a token
+    switch (tokens) {
+      case 2: R1_PANEL_TILE(2);
+      case 4: R1_PANEL_TILE(4);
+      case 6: R1_PANEL_TILE(6);
+      case 8: R1_PANEL_TILE(8);
+      case 10: R1_PANEL_TILE(10);
+      default: R1_PANEL_TILE(12);
+    }
   } else {
     switch (tokens) {
       case 1: R1_PANEL_TILE(1);
@@ -414,7 +448,7 @@ struct PanelSpan {
   const uint8_t* const* p_base;
   int first, last, begin, end;
 };
-template <bool kFp8>
+template <bool kFp8, bool kSplit = false>
 void panel_tiles(const PanelSpan& span, int tokens, int width, PanelCall call) {
   float* partial = call.partial;
   float* y = call.y;
@@ -430,9 +464,9 @@ void panel_tiles(const PanelSpan& span, int tokens, int width, PanelCall call) {
     call.y = y ? y + int64_t(p) * kPanelWidth : nullptr;
     const uint8_t* next = tile < call.next_count ? call.next[tile] : nullptr;
     if (width == 4)
-      panel_tokens<kFp8, 4>(1, panel, keep, call, next);
+      panel_tokens<kFp8, 4, kSplit>(kSplit ? 2 : 1, panel, keep, call, next);
     else
-      panel_tokens<kFp8, 2>(tokens, panel, keep, call, next);
+      panel_tokens<kFp8, 2, kSplit>(tokens, panel, keep, call, next);
   }
 }
 
@@ -454,9 +488,13 @@ int even_split(int n, int most) {
 // into the next tile, at one token on FP8 too; BF16 at one token keeps 1024, which streams faster.)
 constexpr int kFewPanelTokens = 32;
 static_assert(kFewPanelTokens <= kBf16TileTokens, "bf16_kernels.h: scratch holds kBf16TileTokens rows of activations");
-void panel_rows_few(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* xs) {
+// split: each token's activations as hi and lo rows (round_split), tokens <= kFewPanelTokens / 2.
+void panel_rows_few(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* xs,
+                    bool split = false) {
   const bool fp8 = w.type == WeightType::fp8;
-  const int in = w.in, block = fp8 ? w.block : end - begin, group_size = even_split(tokens, kPanelTokens);
+  const int in = w.in, block = fp8 ? w.block : end - begin, per_token = split ? 2 : 1;
+  // Rows of activations: a token's one, or its hi and lo side by side in a group.
+  const int rows = tokens * per_token, group_size = per_token * even_split(tokens, kPanelTokens / per_token);
   const int64_t panel_bytes = int64_t(kPanelWidth) * in * (fp8 ? 1 : 2), ahead = tokens == 1 && !fp8 ? 1024 : 2048;
   // Whole rows: no sums kept between calls (`partial`, never touched, points into scratch only
   // because GCC cannot see that and warns of a null pointer's stores).
@@ -464,20 +502,29 @@ void panel_rows_few(const Rows& w, const float* x, int tokens, int begin, int en
   for (int b0 = fp8 ? begin / block * block : begin; b0 < end; b0 += block) {
     const int first = std::max(b0, begin) / kPanelWidth, last = (std::min(b0 + block, end) + kPanelWidth - 1) / kPanelWidth;
     const float* scales = fp8 ? w.scales + int64_t(b0 / w.block) * w.scale_cols : nullptr;
-    for (int t = 0; t < tokens; ++t) round_activations(x + int64_t(t) * in, in, scales, block, 0, xs + int64_t(t) * in);
+    for (int t = 0; t < tokens; ++t)
+      if (split)
+        round_split(x + int64_t(t) * in, in, scales, block, xs + int64_t(2 * t) * in, xs + int64_t(2 * t + 1) * in);
+      else
+        round_activations(x + int64_t(t) * in, in, scales, block, 0, xs + int64_t(t) * in);
     const int width = tokens == 1 && last - first > 2 ? 4 : 2;
     for (int p0 = first; p0 < last; p0 += width) {
       const uint8_t* p_base[4];
       const int p1 = std::min(last, p0 + width);
       for (int p = p0; p < p1; ++p) p_base[p - p0] = static_cast<const uint8_t*>(w.data) + p * panel_bytes;
       const PanelSpan tile{p_base, p0, p1, begin, end};
-      for (int g = 0; g < tokens; g += group_size) {
-        const PanelCall call{xs + int64_t(g) * in, in, in / 2, true, unused, 0, y + int64_t(g) * w.out, w.out,
+      for (int g = 0; g < rows; g += group_size) {
+        const PanelCall call{xs + int64_t(g) * in, in, in / 2, true, unused, 0, y + int64_t(g / per_token) * w.out, w.out,
                              g == 0 ? ahead : 0, fp8 ? width * panel_bytes : 0};
-        if (fp8)
-          panel_tiles<true>(tile, std::min(group_size, tokens - g), width, call);
+        const int group = std::min(group_size, rows - g);
+        if (fp8 && split)
+          panel_tiles<true, true>(tile, group, width, call);
+        else if (fp8)
+          panel_tiles<true>(tile, group, width, call);
+        else if (split)
+          panel_tiles<false, true>(tile, group, width, call);
         else
-          panel_tiles<false>(tile, std::min(group_size, tokens - g), width, call);
+          panel_tiles<false>(tile, group, width, call);
       }
     }
   }
@@ -599,6 +646,14 @@ void rows(const Rows& w, const float* x, int tokens, int begin, int end, float* 
   }
 }
 
+// Panels only (the caller checks); tokens in groups of kFewPanelTokens / 2, each a tile's rows.
+void split_rows(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t* scratch) {
+  constexpr int kGroup = kFewPanelTokens / 2;
+  for (int t0 = 0; t0 < tokens; t0 += kGroup)
+    panel_rows_few(w, x + int64_t(t0) * w.in, std::min(kGroup, tokens - t0), begin, end, y + int64_t(t0) * w.out,
+                   scratch, true);
+}
+
 // pack_panels by 32-bit gathers: a dword of each of a panel's 16 rows is two FP8 column pairs
 // (byte-permuted into two pair vectors) or one BF16 pair (a pair vector as gathered), read from a
 // copy of the panel.
@@ -638,6 +693,6 @@ float dot_loop(int64_t iterations) {
 }  // namespace
 
 void mla_attend_bf16_avx512(const MlaCoreShape& shape, const float* q, const uint16_t* const* rows, float* o);  // mla_bf16_avx512.cpp
-extern const Bf16Kernels kAvx512Bf16Kernels = {"avx512-bf16", rows, dot_loop, pack, mla_attend_bf16_avx512};
+extern const Bf16Kernels kAvx512Bf16Kernels = {"avx512-bf16", rows, split_rows, dot_loop, pack, mla_attend_bf16_avx512};
 
 }  // namespace r1::simd

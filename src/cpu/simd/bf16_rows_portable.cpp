@@ -29,6 +29,21 @@ void rows(const Rows& w, const float* x, int tokens, int begin, int end, float* 
     }
 }
 
+void split_rows(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t*) {
+  for (int t = 0; t < tokens; ++t)
+    for (int o = begin; o < end; ++o) {
+      double sum = 0;
+      for (int i = 0; i < w.in; ++i) {
+        float xi = x[int64_t(t) * w.in + i];
+        if (w.type == WeightType::fp8)
+          xi *= w.scales[int64_t((w.row0 + o) / w.block) * w.scale_cols + (w.col0 + i) / w.block];
+        const float hi = bf16_to_float(float_to_bf16(xi)), lo = bf16_to_float(float_to_bf16(xi - hi));
+        sum += (double(hi) + lo) * weight(w, o, i);
+      }
+      y[int64_t(t) * w.out + o] = float(sum);
+    }
+}
+
 float dot_loop(int64_t iterations) {
   float acc[kDotChains * kBf16Step / 2] = {};
   for (int64_t i = 0; i < iterations; ++i)
@@ -53,6 +68,6 @@ void pack_panels(const Rows& w, int begin, int end) {
   }
 }
 
-extern const Bf16Kernels kPortableBf16Kernels = {"portable-bf16", rows, dot_loop, pack_panels, mla_attend_bf16_reference};
+extern const Bf16Kernels kPortableBf16Kernels = {"portable-bf16", rows, split_rows, dot_loop, pack_panels, mla_attend_bf16_reference};
 
 }  // namespace r1::simd
