@@ -71,8 +71,9 @@ int main(int argc, char** argv) {
   std::normal_distribution<float> normal;
   for (float& x : q) x = normal(rng) * 0.05f;
   for (int context : contexts) {
-    // From memory: enough copies to pass 256 MB, each attended to once a round.
-    const size_t cache_bytes = size_t(context) * kCacheDim * 4;
+    // From memory: enough copies to pass 256 MB, each attended to once a round (a copy holds
+    // whole pages: a context of 1 row takes a page of 64).
+    const size_t cache_bytes = size_t((context + kPageRows - 1) / kPageRows) * kPageRows * kCacheDim * 4;
     const int copies = int(std::max<size_t>(1, (size_t(256) << 20) / cache_bytes));
     const Caches caches = make_caches(context, copies, rng);
     const MlaCoreShape shape{kHeads, context, kCacheDim, kLatent, 0.07f};

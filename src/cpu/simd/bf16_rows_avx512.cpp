@@ -479,10 +479,11 @@ int even_split(int n, int most) {
 // Up to kFewPanelTokens tokens (decode, batches, an expert's share of a prompt): per block of rows
 // (FP8: one row of scales) the tokens' activations rounded with its scales, then its panels
 // streamed from memory once, whole rows a tile: up to kPanelTokens tokens stream the tile and ask
-// for what follows `ahead` bytes on; the next group finds it in L2. Near an FP8 panel's end the
-// prefetch runs on into the panel that takes its place in the next tile: otherwise each tile's
-// streams but the first start cold (one token, alternating in one process: R1's expert down,
-// 2048 columns, +5-10%; q_b, 1536 columns, +18%; 7168-18432 columns +2-5%; BF16 lm_head -1-3%).
+// for what follows `ahead` bytes on; the next group finds it in L2. At one token, near an FP8
+// panel's end the prefetch runs on into the panel that takes its place in the next tile:
+// otherwise each tile's streams but the first start cold (alternating in one process: R1's
+// expert down, 2048 columns, +5-10%; q_b, 1536 columns, +18%; 7168-18432 columns +2-5%; but BF16
+// lm_head -1-3%, and 16-512 tokens 0-4% slower, where the tiles are compute-bound).
 // (bench: an expert's share from memory, 13-32 tokens, 4-8% faster than panel_rows_many's chunks;
 // prefetching 2048 bytes ahead rather than 1024, 5-10% faster at 8-20 tokens and, with the run
 // into the next tile, at one token on FP8 too; BF16 at one token keeps 1024, which streams faster.)
@@ -515,7 +516,7 @@ void panel_rows_few(const Rows& w, const float* x, int tokens, int begin, int en
       const PanelSpan tile{p_base, p0, p1, begin, end};
       for (int g = 0; g < rows; g += group_size) {
         const PanelCall call{xs + int64_t(g) * in, in, in / 2, true, unused, 0, y + int64_t(g / per_token) * w.out, w.out,
-                             g == 0 ? ahead : 0, fp8 ? width * panel_bytes : 0};
+                             g == 0 ? ahead : 0, fp8 && tokens == 1 ? width * panel_bytes : 0};
         const int group = std::min(group_size, rows - g);
         if (fp8 && split)
           panel_tiles<true, true>(tile, group, width, call);
