@@ -35,6 +35,19 @@ bool poll(Done&& done, int microseconds) {
     if (std::chrono::steady_clock::now() > until) return done();
   }
 }
+
+// Polls for done() (then sleeps on `cv` under `mutex` until it holds) and returns the poll for
+// the next wait: long after a wait that a long poll would have caught, short after a longer one.
+template <typename Done>
+int wait_for(Done&& done, int poll_microseconds, std::mutex& mutex, std::condition_variable& cv, int long_poll,
+             int short_poll) {
+  const auto start = std::chrono::steady_clock::now();
+  if (!poll(done, poll_microseconds)) {
+    std::unique_lock lock(mutex);
+    cv.wait(lock, done);
+  }
+  return std::chrono::steady_clock::now() - start < std::chrono::microseconds(long_poll) ? long_poll : short_poll;
+}
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) {
@@ -67,21 +80,16 @@ void ThreadPool::parallel_for(int n, const std::function<void(int, int, int)>& f
   start_.notify_all();
   run_range(fn, n, size(), 0);
   auto finished = [this] { return pending_.load(std::memory_order_acquire) == 0; };
-  if (!poll(finished, kSpinMicroseconds)) {
-    std::unique_lock lock(mutex_);
-    done_.wait(lock, finished);
-  }
+  caller_poll_ = wait_for(finished, caller_poll_, mutex_, done_, kLongPollMicroseconds, kShortPollMicroseconds);
   job_ = nullptr;
 }
 
 void ThreadPool::worker_loop(int index) {
   long seen = 0;
+  int next_poll = kLongPollMicroseconds;
   for (;;) {
     auto started = [&] { return generation_.load(std::memory_order_acquire) != seen; };
-    if (!poll(started, kSpinMicroseconds)) {
-      std::unique_lock lock(mutex_);
-      start_.wait(lock, started);
-    }
+    next_poll = wait_for(started, next_poll, mutex_, start_, kLongPollMicroseconds, kShortPollMicroseconds);
     seen = generation_.load(std::memory_order_acquire);
     const std::function<void(int, int, int)>* job;
     int n;
