@@ -206,6 +206,9 @@ TEST_F(GenerationCli, SyntheticBenchPrintsSpeedsAsJson) {
   EXPECT_GT(j.at("prefill_tok_s").get<double>(), 0);
   EXPECT_GT(j.at("decode_tok_s").get<double>(), 0);
   EXPECT_GT(j.at("ttft_ms").get<double>(), 0);
+  // The warm-up round's figures beside the measured round's.
+  EXPECT_GT(j.at("cold_prefill_tok_s").get<double>(), 0);
+  EXPECT_GT(j.at("cold_ttft_ms").get<double>(), 0);
   // The ceilings are measured in the same run (CPU): memory bandwidth and the FMA peak, and the
   // fractions are the figures over them.
   const double bandwidth = j.at("measured_bandwidth_gb_s").get<double>(), peak = j.at("peak_gflop_s").get<double>();
