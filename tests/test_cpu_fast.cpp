@@ -86,29 +86,37 @@ TEST(CpuFastKernels, MatchReferenceAtEdgeSizes) {
         }
 }
 
+// `product` on `on` (m's weights as they are, or packed) for 5 tokens of normal values against a
+// double product on m, each within (2^step_exponent + 1e-6) · Σ|w·x|.
+using Product = decltype(&Bf16Kernels::rows);
+void expect_within_step_of_exact(const Bf16Kernels& fast, Product product, const Matrix& m, const Rows& on,
+                                 int step_exponent, std::mt19937& rng) {
+  std::normal_distribution<float> value(0.0f, 1.0f);
+  const int out = m.rows.out, in = m.rows.in, tokens = 5;
+  std::vector<float> x(size_t(tokens) * in), y(size_t(tokens) * out);
+  for (float& v : x) v = value(rng);
+  std::vector<uint16_t> scratch(simd::bf16_scratch_values(in));
+  (fast.*product)(on, x.data(), tokens, 0, out, y.data(), scratch.data());
+  double worst = 0;
+  for (int t = 0; t < tokens; ++t)
+    for (int o = 0; o < out; ++o) {
+      double exact = 0;
+      for (int i = 0; i < in; ++i) exact += double(weight_value(m.rows, o, i)) * x[size_t(t) * in + i];
+      const double bound = (std::ldexp(1.0, step_exponent) + 1e-6) * magnitude(m.rows, o, x.data() + size_t(t) * in);
+      ASSERT_LE(std::fabs(y[size_t(t) * out + o] - exact), bound) << "type " << int(m.rows.type);
+      worst = std::max(worst, std::fabs(y[size_t(t) * out + o] - exact) / bound);
+    }
+  std::printf("  type %d: worst error %.3f of the bound\n", int(m.rows.type), worst);
+}
+
 // Against exact products: each activation is rounded to BF16 once (relative error <= 2^-8), so
 // |fast - exact| <= 2^-8 · Σ|w·x|, plus float32 rounding.
 TEST(CpuFastKernels, WithinTheBf16RoundingOfExactProducts) {
   R1_REQUIRE_BF16();
   std::mt19937 rng(6);
-  std::normal_distribution<float> value(0.0f, 1.0f);
   for (WeightType type : kTypes) {
-    const int out = 64, in = 7168, tokens = 5;
-    Matrix m = random_matrix(type, out, in, rng);
-    std::vector<float> x(size_t(tokens) * in), y(size_t(tokens) * out);
-    for (float& v : x) v = value(rng);
-    std::vector<uint16_t> scratch(simd::bf16_scratch_values(in));
-    fast.rows(m.rows, x.data(), tokens, 0, out, y.data(), scratch.data());
-    double worst = 0;
-    for (int t = 0; t < tokens; ++t)
-      for (int o = 0; o < out; ++o) {
-        double exact = 0;
-        for (int i = 0; i < in; ++i) exact += double(weight_value(m.rows, o, i)) * x[size_t(t) * in + i];
-        const double bound = (std::ldexp(1.0, -8) + 1e-6) * magnitude(m.rows, o, x.data() + size_t(t) * in);
-        ASSERT_LE(std::fabs(y[size_t(t) * out + o] - exact), bound) << "type " << int(type);
-        worst = std::max(worst, std::fabs(y[size_t(t) * out + o] - exact) / bound);
-      }
-    std::printf("  type %d: worst error %.3f of the bound\n", int(type), worst);
+    const Matrix m = random_matrix(type, 64, 7168, rng);
+    ASSERT_NO_FATAL_FAILURE(expect_within_step_of_exact(fast, &Bf16Kernels::rows, m, m.rows, -8, rng));
   }
 }
 
@@ -234,25 +242,10 @@ TEST(CpuFastKernels, SplitPanelsMatchReferenceAtEdgeSizes) {
 TEST(CpuFastKernels, SplitWithin2ToMinus16OfExactProducts) {
   R1_REQUIRE_BF16();
   std::mt19937 rng(17);
-  std::normal_distribution<float> value(0.0f, 1.0f);
   for (WeightType type : kTypes) {
-    const int out = 64, in = 7168, tokens = 5;
-    const Matrix m = random_matrix(type, out, in, rng);
+    const Matrix m = random_matrix(type, 64, 7168, rng);
     const PackedMatrix p = packed(m);
-    std::vector<float> x(size_t(tokens) * in), y(size_t(tokens) * out);
-    for (float& v : x) v = value(rng);
-    std::vector<uint16_t> scratch(simd::bf16_scratch_values(in));
-    fast.split_rows(p.rows, x.data(), tokens, 0, out, y.data(), scratch.data());
-    double worst = 0;
-    for (int t = 0; t < tokens; ++t)
-      for (int o = 0; o < out; ++o) {
-        double exact = 0;
-        for (int i = 0; i < in; ++i) exact += double(weight_value(m.rows, o, i)) * x[size_t(t) * in + i];
-        const double bound = (std::ldexp(1.0, -16) + 1e-6) * magnitude(m.rows, o, x.data() + size_t(t) * in);
-        ASSERT_LE(std::fabs(y[size_t(t) * out + o] - exact), bound) << "type " << int(type);
-        worst = std::max(worst, std::fabs(y[size_t(t) * out + o] - exact) / bound);
-      }
-    std::printf("  type %d: worst error %.3f of the bound\n", int(type), worst);
+    ASSERT_NO_FATAL_FAILURE(expect_within_step_of_exact(fast, &Bf16Kernels::split_rows, m, p.rows, -16, rng));
   }
 }
 

@@ -146,7 +146,6 @@ double read_files_once_s(const std::string& dir) {
 
 constexpr size_t kProbeBytes = size_t(2) << 30;
 
-// Made-up prompts (ids spread over the vocabulary), no stop token, exactly gen_len tokens each.
 // The op times of the measured round: the tallies less the warm-up's.
 TimedBackend::Tallies since(TimedBackend::Tallies now, const TimedBackend::Tallies& before) {
   for (size_t phase = 0; phase < now.size(); ++phase)
@@ -158,6 +157,7 @@ TimedBackend::Tallies since(TimedBackend::Tallies now, const TimedBackend::Talli
   return now;
 }
 
+// Made-up prompts (ids spread over the vocabulary), no stop token, exactly gen_len tokens each.
 int run_synthetic(const BenchOptions& o) {
   // The machine's ceilings, measured first, while the memory is free for the probe's large
   // pages (after the model's, they may be left only 4 KiB pages, and the probe would read

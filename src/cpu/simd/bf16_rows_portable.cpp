@@ -15,7 +15,10 @@ float weight(const Rows& w, int row, int i) {
   return e4m3_to_float(static_cast<const uint8_t*>(w.data)[at]);
 }
 
-void rows(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t*) {
+// Each activation (scale folded in) as the kernels round it: to BF16 alone, or split as hi + lo
+// (hi the value rounded, lo what that left, rounded).
+template <bool kSplit>
+void product(const Rows& w, const float* x, int tokens, int begin, int end, float* y) {
   for (int t = 0; t < tokens; ++t)
     for (int o = begin; o < end; ++o) {
       double sum = 0;
@@ -23,25 +26,20 @@ void rows(const Rows& w, const float* x, int tokens, int begin, int end, float* 
         float xi = x[int64_t(t) * w.in + i];
         if (w.type == WeightType::fp8)
           xi *= w.scales[int64_t((w.row0 + o) / w.block) * w.scale_cols + (w.col0 + i) / w.block];
-        sum += double(bf16_to_float(float_to_bf16(xi))) * weight(w, o, i);
+        const float hi = bf16_to_float(float_to_bf16(xi));
+        const double rounded = kSplit ? double(hi) + bf16_to_float(float_to_bf16(xi - hi)) : double(hi);
+        sum += rounded * weight(w, o, i);
       }
       y[int64_t(t) * w.out + o] = float(sum);
     }
 }
 
+void rows(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t*) {
+  product<false>(w, x, tokens, begin, end, y);
+}
+
 void split_rows(const Rows& w, const float* x, int tokens, int begin, int end, float* y, uint16_t*) {
-  for (int t = 0; t < tokens; ++t)
-    for (int o = begin; o < end; ++o) {
-      double sum = 0;
-      for (int i = 0; i < w.in; ++i) {
-        float xi = x[int64_t(t) * w.in + i];
-        if (w.type == WeightType::fp8)
-          xi *= w.scales[int64_t((w.row0 + o) / w.block) * w.scale_cols + (w.col0 + i) / w.block];
-        const float hi = bf16_to_float(float_to_bf16(xi)), lo = bf16_to_float(float_to_bf16(xi - hi));
-        sum += (double(hi) + lo) * weight(w, o, i);
-      }
-      y[int64_t(t) * w.out + o] = float(sum);
-    }
+  product<true>(w, x, tokens, begin, end, y);
 }
 
 float dot_loop(int64_t iterations) {
