@@ -385,8 +385,8 @@ TEST(CpuFastKernels, CopiesGiveTheColumnAndRowProducts) {
   for (bool transpose : {true, false}) EXPECT_EQ(copy_rows(straddling, transpose, bytes.data(), scales.data()).data, nullptr);
 }
 
-// The engine in fast numerics: 16 sequences decoding together (prompts fed 7 tokens a call,
-// pages of 4 positions) give each sequence exactly the greedy tokens it gets alone; with the
+// The engine in fast numerics: 16 sequences decoding together (pages of 4 positions) give each
+// sequence exactly the greedy tokens it gets alone; with the
 // weights in rows (the files mapped) and packed in panels (read into large pages, as the CLI does).
 class CpuFastEngine : public testing::TestWithParam<Residency> {};
 INSTANTIATE_TEST_SUITE_P(Layouts, CpuFastEngine, testing::Values(Residency::mapped, Residency::large_pages));
@@ -418,10 +418,14 @@ TEST_P(CpuFastEngine, BatchOf16EqualsOneAtATime) {
     engine.run();
     return tokens;
   };
-  const auto alone = generate(1, 256, kDefaultPageSize), batched = generate(16, 7, 4);
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    EXPECT_EQ(batched[i], alone[i]) << "prompt " << i;
-    EXPECT_EQ(alone[i].size(), 12u);
+  // The same prefill chunk both ways: a chunk's size can change how its tokens attend (the
+  // expanded or the absorbed form, cpu_attention.cpp), the sequences beside it cannot.
+  for (int chunk : {7, 32}) {
+    const auto alone = generate(1, chunk, kDefaultPageSize), batched = generate(16, chunk, 4);
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      EXPECT_EQ(batched[i], alone[i]) << "prompt " << i << ", chunks of " << chunk;
+      EXPECT_EQ(alone[i].size(), 12u);
+    }
   }
 }
 

@@ -1,5 +1,7 @@
 // The CPU forward pass against DeepSeek's reference logits (tests/data/golden, copied from
-// shared/golden): every prompt, through prefill and the decode path, within 1e-3 × std.
+// shared/golden): every prompt, through prefill and the decode path, within 1e-3 × std. Whole
+// prompts attend in MLA's expanded form, one token a call in the absorbed form after the first,
+// chunks of 5 expanded first and absorbed after (expanded_form_pays at these shapes).
 #include "golden_check.h"
 
 namespace r1 {

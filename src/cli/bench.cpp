@@ -229,9 +229,9 @@ int run_synthetic(const BenchOptions& o) {
                                                   o.prompt_len + o.gen_len / 2.0, fast ? 2 : 4);
   const double effective_gb_s = step_bytes * decode_tok_s / o.batch / 1e9;
   const double read_s = read_files_once_s(o.model.model);
-  // A prompt's tokens attend to (prompt_len + 1) / 2 positions on average.
-  const double prefill_gflop_s =
-      st.prefill_tok_s() * prefill_flops_per_token(session.config(), session.model().weights, (o.prompt_len + 1) / 2.0) / 1e9;
+  const double prefill_gflop_s = st.prefill_tok_s() / o.prompt_len / 1e9 *
+                                 prompt_flops(session.config(), session.model().weights, o.prompt_len,
+                                              engine.options().prefill_chunk, session.backend().expands_prompt_chunks());
   const double fraction = bandwidth_gb_s > 0 ? effective_gb_s / bandwidth_gb_s : 0.0;
   if (o.json) {
     auto two_decimals = [](double x) { return std::round(x * 100) / 100; };

@@ -57,6 +57,7 @@ class Session {
   bool prompt_opens_thinking() const { return opens_thinking_; }
 
   Engine make_engine(int max_batch) const;
+  const Backend& backend() const { return *backend_; }
   // The op times so far; null unless the flags asked for --profile.
   const TimedBackend* timed_backend() const { return timed_; }
 

@@ -6,6 +6,7 @@
 #include "cpu/cpu_backend.h"
 #include "cpu/linear.h"
 #include "cpu/mla_core.h"
+#include "model/decode_bytes.h"
 #include "r1/number_formats.h"
 
 namespace r1 {
@@ -69,23 +70,44 @@ void CpuBackend::attention(int layer, Activation x, Activation out) {
     }
   });
 
+  attn_out_.resize(size_t(n) * heads * cfg_.v_head_dim);
   attend(layer, batch, heads);
   project(lw.o_proj, attn_out_.data(), n, out.data);
   all_reduce(out);  // o_proj is split by its input columns: each rank holds a partial sum
 }
 
-// Attention in three passes, each over the unit that keeps its data in the caches:
+// Each run of a sequence's consecutive positions in the batch attends in the form that costs it
+// less (expanded_form_pays): a prompt chunk expanded, a decode step's token absorbed. Whether a
+// run is expanded depends on its own positions only, and the engine cuts prompts into chunks at
+// the same positions whatever the batch (batch invariance).
+void CpuBackend::attend(int layer, const Batch& batch, int heads) {
+  absorbed_tokens_.clear();
+  for (int begin = 0, end; begin < batch.size(); begin = end) {
+    const int seq = batch.sequences[begin], first = batch.positions[begin];
+    for (end = begin + 1; end < batch.size(); ++end)
+      if (batch.sequences[end] != seq || batch.positions[end] != first + (end - begin)) break;
+    const bool expanded = attention_form_ == AttentionForm::automatic
+                              ? expanded_form_pays(cfg_, first, end - begin)
+                              : attention_form_ == AttentionForm::expanded;
+    if (expanded)
+      attend_expanded(layer, batch, begin, end, heads);
+    else
+      for (int t = begin; t < end; ++t) absorbed_tokens_.push_back(t);
+  }
+  if (!absorbed_tokens_.empty()) attend_absorbed(layer, batch, absorbed_tokens_, heads);
+}
+
+// The absorbed form in three passes, each over the unit that keeps its data in the caches:
 // per head, the queries absorbed into the latent space (q_nope · W_UK, beside q_pe); per token
 // and block of heads, scores and weighted latent sums, every cached row read once for the
 // block (MLA's latent is shared by all heads); per head, the latent sums mapped out by W_UV.
 // Each output's sums run in the same order whatever the batch and the split (batch invariance).
-void CpuBackend::attend(int layer, const Batch& batch, int heads) {
+void CpuBackend::attend_absorbed(int layer, const Batch& batch, std::span<const int> tokens, int heads) {
   const LayerWeights& lw = w_.layers[layer];
-  const int n = batch.size(), qk_dim = cfg_.qk_head_dim(), nope = cfg_.qk_nope_head_dim, v_dim = cfg_.v_head_dim;
-  const int latent_dim = cfg_.kv_lora_rank, cache_dim = cfg_.kv_cache_dim();
-  q_absorbed_.resize(size_t(n) * heads * cache_dim);
-  o_latent_.resize(size_t(n) * heads * latent_dim);
-  attn_out_.resize(size_t(n) * heads * v_dim);
+  const int n = int(tokens.size()), all = batch.size(), qk_dim = cfg_.qk_head_dim(), nope = cfg_.qk_nope_head_dim;
+  const int v_dim = cfg_.v_head_dim, latent_dim = cfg_.kv_lora_rank, cache_dim = cfg_.kv_cache_dim();
+  q_absorbed_.resize(size_t(all) * heads * cache_dim);
+  o_latent_.resize(size_t(all) * heads * latent_dim);
 
   // A head's product runs on one thread (tokens gathered to [n][in]): W_UK's rows (kv_b's first
   // nope rows of the head) are the queries' dimensions, a column product (fast numerics: a row
@@ -96,18 +118,18 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
     q_nope.resize(size_t(n) * nope);
     absorbed.resize(size_t(n) * latent_dim);
     for (int h = begin; h < end; ++h) {
-      for (int t = 0; t < n; ++t)
-        std::copy_n(q_.data() + (int64_t(t) * heads + h) * qk_dim, nope, q_nope.data() + int64_t(t) * nope);
+      for (int i = 0; i < n; ++i)
+        std::copy_n(q_.data() + (int64_t(tokens[i]) * heads + h) * qk_dim, nope, q_nope.data() + int64_t(i) * nope);
       const simd::Rows* panels = fast_ ? &head_panels_[size_t(layer)].w_uk[size_t(h)] : nullptr;
       const int w_uk = h * (nope + v_dim);
       if (panels && panels->data)
         linear_fast_here(*panels, q_nope.data(), n, absorbed.data(), *fast_);
       else
         columns_here(output_slice(lw.kv_b, w_uk, w_uk + nope), q_nope.data(), n, absorbed.data());
-      for (int t = 0; t < n; ++t) {
-        const float* q_head = q_.data() + (int64_t(t) * heads + h) * qk_dim;
-        float* row = q_absorbed_.data() + (int64_t(t) * heads + h) * cache_dim;
-        std::copy_n(absorbed.data() + int64_t(t) * latent_dim, latent_dim, row);
+      for (int i = 0; i < n; ++i) {
+        const float* q_head = q_.data() + (int64_t(tokens[i]) * heads + h) * qk_dim;
+        float* row = q_absorbed_.data() + (int64_t(tokens[i]) * heads + h) * cache_dim;
+        std::copy_n(absorbed.data() + int64_t(i) * latent_dim, latent_dim, row);
         std::copy(q_head + nope, q_head + qk_dim, row + latent_dim);
       }
     }
@@ -122,7 +144,7 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
     thread_local std::vector<const float*> rows;
     thread_local std::vector<const uint16_t*> bf16_rows;
     for (int unit = begin; unit < end; ++unit) {
-      const int k = unit / blocks, t = k % 2 == 0 ? k / 2 : n - 1 - k / 2, h0 = unit % blocks * kMlaCoreHeads;
+      const int k = unit / blocks, t = tokens[k % 2 == 0 ? k / 2 : n - 1 - k / 2], h0 = unit % blocks * kMlaCoreHeads;
       const int seq = batch.sequences[t], len = batch.positions[t] + 1;
       const auto gather = [&](auto& pointers, const auto* cache) {  // the sequence's cached rows, in order
         pointers.resize(size_t(len));
@@ -144,17 +166,17 @@ void CpuBackend::attend(int layer, const Batch& batch, int heads) {
     latent.resize(size_t(n) * latent_dim);
     values.resize(size_t(n) * v_dim);
     for (int h = begin; h < end; ++h) {
-      for (int t = 0; t < n; ++t)
-        std::copy_n(o_latent_.data() + (int64_t(t) * heads + h) * latent_dim, latent_dim,
-                    latent.data() + int64_t(t) * latent_dim);
+      for (int i = 0; i < n; ++i)
+        std::copy_n(o_latent_.data() + (int64_t(tokens[i]) * heads + h) * latent_dim, latent_dim,
+                    latent.data() + int64_t(i) * latent_dim);
       const simd::Rows* panels = fast_ ? &head_panels_[size_t(layer)].w_uv[size_t(h)] : nullptr;
       const int w_uv = h * (nope + v_dim) + nope;  // kv_b rows of head h: nope of W_UK, then v_dim of W_UV
       if (panels && panels->data)
         linear_fast_here(*panels, latent.data(), n, values.data(), *fast_, true);
       else
         linear_here(output_slice(lw.kv_b, w_uv, w_uv + v_dim), latent.data(), n, values.data());
-      for (int t = 0; t < n; ++t)
-        std::copy_n(values.data() + int64_t(t) * v_dim, v_dim, attn_out_.data() + (int64_t(t) * heads + h) * v_dim);
+      for (int i = 0; i < n; ++i)
+        std::copy_n(values.data() + int64_t(i) * v_dim, v_dim, attn_out_.data() + (int64_t(tokens[i]) * heads + h) * v_dim);
     }
   });
 }

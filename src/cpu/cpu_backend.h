@@ -4,6 +4,7 @@
 // combines partial results through the communicator inside the ops (src/dist/plan.h).
 #pragma once
 
+#include <span>
 #include <vector>
 
 #include "cpu/linear.h"
@@ -42,6 +43,7 @@ class CpuBackend final : public Backend {
   void mlp(int layer, Activation x, Activation out) override;
   void moe(int layer, Activation x, Activation out) override;
   void lm_head(Activation x, float* host_logits) override;
+  bool expands_prompt_chunks() const override { return attention_form_ != AttentionForm::absorbed; }
 
   // Test hook: while set, each MoE layer appends the experts every token chose (sorted), so
   // that tests can tell a change of numerics from a routing decision that flipped at a near-tie.
@@ -54,6 +56,10 @@ class CpuBackend final : public Backend {
   // sequence and position) instead of its own choice, weighted by its own router: numerics
   // compared at a position where a near-tie flipped, with that discrete decision held fixed.
   void force_routes(const std::vector<Route>* routes) { forced_routes_ = routes; }
+  // Test hook: every run of a sequence's tokens attends in this form (automatic: the cheaper,
+  // expanded_form_pays), so that tests compare the two.
+  enum class AttentionForm { automatic, absorbed, expanded };
+  void force_attention_form(AttentionForm form) { attention_form_ = form; }
 
  private:
   void pack_weights_for_fast_kernels();
@@ -76,6 +82,9 @@ class CpuBackend final : public Backend {
   // out = rmsnorm(h += delta) (delta may be null) for `tokens` rows of `dim`, on all threads.
   void rmsnorm_rows(float* h, const float* delta, const float* weight, int tokens, int dim, float* out);
   void attend(int layer, const Batch& batch, int heads);
+  void attend_absorbed(int layer, const Batch& batch, std::span<const int> tokens, int heads);  // cpu_attention.cpp
+  void attend_expanded(int layer, const Batch& batch, int begin, int end, int heads);          // cpu_attention_expanded.cpp
+  void map_up(int layer, int head, int rows, float* key_nope, float* values);
 
   const ModelConfig& cfg_;
   const ModelWeights w_;  // views: the whole model, or this rank's slices
@@ -83,17 +92,19 @@ class CpuBackend final : public Backend {
   Communicator* comm_ = nullptr;
   ThreadPool pool_;
   const simd::Bf16Kernels* fast_ = nullptr;  // numerics fast: the BF16 kernels
-  // Fast numerics: each head's W_UK transposed and its W_UV, packed in panels, a layer's heads
-  // in one buffer (rows without data where the fast kernels cannot take them: the exact ones run).
+  // Fast numerics: each head's W_UK transposed and as it is, and its W_UV, packed in panels, a
+  // layer's heads in one buffer (rows without data where the fast kernels cannot take them: the
+  // exact ones run).
   struct HeadPanels {
     LargeVector<uint8_t> bytes;
     std::vector<float> scales;
-    std::vector<simd::Rows> w_uk, w_uv;
+    std::vector<simd::Rows> w_uk, w_uk_rows, w_uv;
   };
   std::vector<HeadPanels> head_panels_;
   const Batch* batch_ = nullptr;  // the batch of the forward call in progress
   std::vector<Route>* routes_ = nullptr;
   const std::vector<Route>* forced_routes_ = nullptr;
+  AttentionForm attention_form_ = AttentionForm::automatic;
   std::vector<LayerNorms> norms_;
   std::vector<float> final_norm_;
   std::vector<float> rope_frequencies_;  // [qk_rope_head_dim / 2]
@@ -110,7 +121,8 @@ class CpuBackend final : public Backend {
   LargeVector<float> q_latent_, q_, kv_, q_absorbed_, o_latent_, attn_out_, gate_, up_, gathered_, expert_out_,
       rank_logits_, padded_logits_, gathered_logits_;
   std::vector<float> router_logits_, route_weights_, route_scratch_;
-  std::vector<int> chosen_, copy_row_;
+  std::vector<int> chosen_, copy_row_, absorbed_tokens_;
+  LargeVector<float> latents_, key_rope_;  // the expanded form's cached rows as float32
   // One expert's share of a MoE layer (cpu_moe.cpp): its weights, its input rows, and where its
   // rows sit in gathered_/expert_out_ (hidden_at) and gate_/up_ (width_at).
   struct ExpertRun {

@@ -101,13 +101,15 @@ void linear(ThreadPool& pool, const Linear& w, const float* x, int tokens, float
   pool.parallel_for(w.out, [&](int begin, int end, int) { k.rows(r, x, tokens, begin, end, y, thread_scratch(w.in)); });
 }
 
-void linear_here(const Linear& w, const float* x, int tokens, float* y) {
-  const simd::Rows r = rows_of(w);
+void linear_here(const Linear& w, const float* x, int tokens, float* y) { rows_here(rows_of(w), x, tokens, y); }
+
+void rows_here(const simd::Rows& r, const float* x, int tokens, float* y) {
   kernels_for(r, simd::best_kernels()).rows(r, x, tokens, 0, r.out, y, thread_scratch(r.in));
 }
 
-void columns_here(const Linear& w, const float* x, int tokens, float* y) {
-  const simd::Rows r = rows_of(w);
+void columns_here(const Linear& w, const float* x, int tokens, float* y) { columns_here(rows_of(w), x, tokens, y); }
+
+void columns_here(const simd::Rows& r, const float* x, int tokens, float* y) {
   thread_local std::vector<float> scratch;
   if (scratch.size() < simd::column_scratch_floats(r, tokens)) scratch.resize(simd::column_scratch_floats(r, tokens));
   kernels_for(r, simd::best_kernels()).columns(r, x, tokens, y, scratch.data());

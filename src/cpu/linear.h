@@ -27,12 +27,14 @@ void linear(ThreadPool& pool, const Linear& w, const float* x, int tokens, float
             const simd::Kernels& kernels = simd::best_kernels());
 
 // The same product on the calling thread alone, for callers that split the work their own way
-// (attention: by heads).
+// (attention: by heads); rows_here takes any rows the kernels do (attention's float32 keys).
 void linear_here(const Linear& w, const float* x, int tokens, float* y);
+void rows_here(const simd::Rows& w, const float* x, int tokens, float* y);
 // y[t][c] = Σ_r x[t][r] · W[r][c] for t < tokens (x [tokens, w.out], y [tokens, w.in]): the
 // weight's rows as the summed index, on the calling thread (attention: W_UK absorbing a head's
-// queries, read in place in kv_b).
+// queries, read in place in kv_b; the expanded form's values weighted by the softmax).
 void columns_here(const Linear& w, const float* x, int tokens, float* y);
+void columns_here(const simd::Rows& w, const float* x, int tokens, float* y);
 
 // The same product in fast numerics (src/cpu/simd/bf16_kernels.h): activations rounded to BF16,
 // BF16 dot products. Weights the fast kernels do not take (F32, F16) go through `linear`.

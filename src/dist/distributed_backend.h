@@ -51,6 +51,7 @@ class DistributedBackend final : public Backend {
   void mlp(int layer, Activation x, Activation out) override;
   void moe(int layer, Activation x, Activation out) override;
   void lm_head(Activation x, float* host_logits) override;
+  bool expands_prompt_chunks() const override { return ranks_.front()->expands_prompt_chunks(); }
 
  private:
   // Runs job(rank) on every rank's thread and waits for all; if any rank threw, throws one

@@ -140,8 +140,12 @@ int Engine::forward_step(bool prefill) {
   std::vector<Sequence*> sampled;  // in the order of batch.logit_rows
   int budget = options_.prefill_chunk;
   for (auto& s : running_) {
-    if (prefill && (!s->prefilling() || budget == 0)) continue;
-    const int count = prefill ? std::min(budget, int(s->tokens.size()) - s->fed) : 1;
+    if (prefill && !s->prefilling()) continue;
+    // A prompt is cut at multiples of the chunk in its own positions, whatever runs beside it:
+    // how a chunk attends depends on its positions (cpu_attention.cpp), and so would the bits.
+    const int chunk = options_.prefill_chunk;
+    const int count = prefill ? std::min(chunk - s->fed % chunk, int(s->tokens.size()) - s->fed) : 1;
+    if (prefill && count > budget) break;  // the next step takes it whole
     budget -= count;
     pages_.grow(s->pages, s->fed + count);  // within the committed pages: cannot fail
     backend_.set_sequence_pages(s->slot, s->pages);

@@ -63,6 +63,10 @@ class Backend {
   // the row's logits, the lowest id among equal maxima; fails on NaN or an all -inf row. This
   // default computes the logits with lm_head; a backend can answer without copying them out.
   virtual void lm_head_argmax(Activation x, int vocab, int* host_tokens);
+  // Whether a prompt chunk attends in MLA's expanded form where that takes fewer multiply-adds
+  // (expanded_form_pays, model/decode_bytes.h), rather than always absorbed: the benchmark's
+  // count of prefill FLOPs follows it.
+  virtual bool expands_prompt_chunks() const { return false; }
 };
 
 }  // namespace r1

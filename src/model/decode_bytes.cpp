@@ -1,6 +1,8 @@
 #include "model/decode_bytes.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 namespace r1 {
 
@@ -38,17 +40,45 @@ double decode_bytes_per_step(const ModelConfig& config, const ModelWeights& weig
   return total;
 }
 
-double prefill_flops_per_token(const ModelConfig& config, const ModelWeights& weights, double context) {
-  const double attention = 2.0 * config.num_attention_heads * (config.kv_cache_dim() + config.kv_lora_rank) * context;
-  double total = 0;
+namespace {
+
+// (query, cached row) pairs of `tokens` queries from position `first` on: each attends to the
+// rows up to its own position.
+int64_t attended_pairs(int first, int tokens) { return int64_t(tokens) * first + int64_t(tokens) * (tokens + 1) / 2; }
+
+}  // namespace
+
+// Multiply-adds a head: the expanded form maps every cached row up (W_UK and W_UV) and takes the
+// smaller pairs; the absorbed one maps each query in and its output out (as many as a row's
+// mapping) and takes the larger pairs.
+bool expanded_form_pays(const ModelConfig& c, int first, int tokens) {
+  const int64_t per_row = int64_t(c.kv_lora_rank) * (c.qk_nope_head_dim + c.v_head_dim);
+  const int64_t pair_saving = int64_t(c.kv_cache_dim() + c.kv_lora_rank) - (c.qk_head_dim() + c.v_head_dim);
+  return int64_t(first) * per_row < attended_pairs(first, tokens) * pair_saving;
+}
+
+double prompt_flops(const ModelConfig& config, const ModelWeights& weights, int prompt_len, int chunk,
+                    bool expands_chunks) {
+  double per_token = 0, kv_b = 0;  // every matrix product but kv_b; kv_b
   for (const LayerWeights& l : weights.layers) {
-    total += flops(l.q_a) + flops(l.q_b) + flops(l.q_proj) + flops(l.kv_a) + flops(l.kv_b) + flops(l.o_proj) + attention;
+    per_token += flops(l.q_a) + flops(l.q_b) + flops(l.q_proj) + flops(l.kv_a) + flops(l.o_proj);
+    kv_b += flops(l.kv_b);
     if (!l.moe) {
-      total += flops(l.mlp);
+      per_token += flops(l.mlp);
       continue;
     }
-    total += flops(l.router) + flops(l.shared_experts);
-    if (!l.experts.empty()) total += config.routing.num_experts_per_tok * flops(l.experts[0]);
+    per_token += flops(l.router) + flops(l.shared_experts);
+    if (!l.experts.empty()) per_token += config.routing.num_experts_per_tok * flops(l.experts[0]);
+  }
+  const double pair_flops = 2.0 * config.num_attention_heads * double(weights.layers.size());
+  double total = per_token * prompt_len;
+  for (int first = 0; first < prompt_len; first += chunk) {
+    const int tokens = std::min(chunk, prompt_len - first);
+    const double pairs = double(attended_pairs(first, tokens));
+    if (expands_chunks && expanded_form_pays(config, first, tokens))
+      total += kv_b * (first + tokens) + pair_flops * (config.qk_head_dim() + config.v_head_dim) * pairs;
+    else
+      total += kv_b * tokens + pair_flops * (config.kv_cache_dim() + config.kv_lora_rank) * pairs;
   }
   return total;
 }

@@ -14,12 +14,20 @@ namespace r1 {
 double decode_bytes_per_step(const ModelConfig& config, const ModelWeights& weights, int batch, double context,
                              int cache_bytes_per_value);
 
-// Multiply-add FLOPs (2 per product) one prompt token takes, as the engine computes them: the
-// matrix products (the projections, kv_b applied absorbed, the dense MLP or the router, shared
-// expert and num_experts_per_tok experts) and attention in the absorbed form over `context`
-// positions on average (every head's scores over the cached latent and k_pe, its weighted sum of
-// latents: at R1's shapes and a 512-token prompt 6% of the total). Not the lm_head: prefill
-// applies it to the last token only.
-double prefill_flops_per_token(const ModelConfig& config, const ModelWeights& weights, double context);
+// Whether MLA attention in the expanded form (keys and values mapped up from each cached latent
+// by kv_b, then ordinary multi-head attention) takes fewer multiply-adds than the absorbed form
+// (queries mapped into the latent space) for `tokens` queries of one sequence from position
+// `first` on. A prompt chunk from position 0: always; a decode step's token: never.
+bool expanded_form_pays(const ModelConfig& config, int first, int tokens);
+
+// Multiply-add FLOPs (2 per product) a prompt of `prompt_len` tokens takes, as the engine
+// computes it in chunks of `chunk` (cut at multiples of it): the matrix products (the
+// projections, the dense MLP or the router, shared expert and num_experts_per_tok experts) and
+// attention, each chunk in the expanded form where expands_chunks and it pays (kv_b on every
+// cached row; scores and weighted values of qk_head_dim + v_head_dim a head and pair), else
+// absorbed (kv_b on each token; kv_cache_dim + kv_lora_rank a head and pair); causal pairs only.
+// Not the lm_head: prefill applies it to the last token only.
+double prompt_flops(const ModelConfig& config, const ModelWeights& weights, int prompt_len, int chunk,
+                    bool expands_chunks);
 
 }  // namespace r1

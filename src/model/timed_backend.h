@@ -43,6 +43,7 @@ class TimedBackend final : public Backend {
   void moe(int layer, Activation x, Activation out) override;
   void lm_head(Activation x, float* host_logits) override;
   void lm_head_argmax(Activation x, int vocab, int* host_tokens) override;
+  bool expands_prompt_chunks() const override { return inner_->expands_prompt_chunks(); }
 
  private:
   template <class Fn>
