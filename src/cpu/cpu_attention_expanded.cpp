@@ -37,8 +37,6 @@ void softmax_row(float* s, int n, float scale) {
   for (int j = 0; j < n; ++j) s[j] *= inverse;
 }
 
-}  // namespace
-
 // Keys [rows][nope + rope] (their two parts row-major) in BF16 panels (simd::panel_index),
 // written in the panels' order.
 void pack_keys(const float* nope_part, const float* rope_part, int rows, int nope, int rope, uint16_t* panels) {
@@ -59,10 +57,12 @@ void pack_keys(const float* nope_part, const float* rope_part, int rows, int nop
 // Queries a block of scores holds: a block attends to the rows up to its last position.
 constexpr int kExpandedQueryBlock = 64;
 
+}  // namespace
+
 // Tokens [begin, end) of the batch: one sequence's consecutive positions. Per head on one thread:
-// every cached row's key and value, then each block of queries' scores (one chain of FMAs a
-// score), softmax over the row's causal prefix in order, and weighted sums of the values (one
-// chain over the rows in order): the same bits whatever the batch around the chunk.
+// every cached row's key and value, then each block of queries' scores, the softmax over each
+// query's causal prefix, and the weighted sums of the values, every sum in an order the
+// positions fix: the same bits whatever the batch around the chunk.
 void CpuBackend::attend_expanded(int layer, const Batch& batch, int begin, int end, int heads) {
   const int seq = batch.sequences[begin], rows = batch.positions[end - 1] + 1;
   const int qk_dim = cfg_.qk_head_dim(), nope = cfg_.qk_nope_head_dim, v_dim = cfg_.v_head_dim;
