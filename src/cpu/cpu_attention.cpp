@@ -1,5 +1,7 @@
-// MLA attention on the CPU in the absorbed form: queries are mapped into the latent space with
-// W_UK, attend over the cached latents c and roped k_pe, and the result is mapped out with W_UV.
+// MLA attention on the CPU: the projections and the cache writes, then each run of a sequence's
+// tokens in the absorbed form (queries mapped into the latent space with W_UK, attending over the
+// cached latents c and roped k_pe, the result mapped out with W_UV) or, for prompt chunks, the
+// expanded one (cpu_attention_expanded.cpp).
 #include <algorithm>
 
 #include "common/error.h"
