@@ -8,9 +8,14 @@
 #include <vector>
 
 #include "cpu/cpu_backend.h"
+#include "cpu/thread_pool.h"
+#include "demo_problems.h"
+#include "engine/page_allocator.h"
 #include "engine/score.h"
 #include "model/decode_bytes.h"
+#include "model/generate.h"
 #include "model/model.h"
+#include "temp_files.h"
 
 namespace r1 {
 namespace {
@@ -83,6 +88,70 @@ TEST(MlaForms, ExpandedAndAbsorbedGiveTheSameLogits) {
     std::printf("  chunk %d: max|expanded - absorbed| = %.2e of rms %.3f\n", chunk, max_diff, rms);
   }
   backend.force_attention_form(CpuBackend::AttentionForm::automatic);
+}
+
+// Layer 0's attention outputs for positions [0, total) of one sequence (inputs x [total][hidden]),
+// fed `chunk` positions a call.
+std::vector<float> attention_outputs(CpuBackend& backend, const ModelConfig& config, const std::vector<float>& x,
+                                     int total, int chunk) {
+  const int hidden = config.hidden_size;
+  PageAllocator pages_of((total + kDefaultPageSize - 1) / kDefaultPageSize, kDefaultPageSize);
+  std::vector<int> pages;
+  pages_of.grow(pages, total);
+  backend.configure_kv_cache(pages_of.num_pages(), pages_of.page_size());
+  backend.set_sequence_pages(0, pages);
+  std::vector<float> out(size_t(total) * hidden);
+  for (int begin = 0; begin < total; begin += chunk) {
+    const int n = std::min(chunk, total - begin);
+    Batch batch;
+    for (int p = begin; p < begin + n; ++p) {
+      batch.tokens.push_back(0);
+      batch.positions.push_back(p);
+      batch.sequences.push_back(0);
+    }
+    Activation in = backend.activation(0, n, hidden), result = backend.activation(1, n, hidden);
+    std::copy_n(x.data() + size_t(begin) * hidden, size_t(n) * hidden, in.data);
+    backend.prepare(batch);
+    backend.attention(0, in, result);
+    std::copy_n(result.data, size_t(n) * hidden, out.data() + size_t(begin) * hidden);
+  }
+  return out;
+}
+
+// Fast numerics at a head width the BF16 keys take (qk_head_dim 192: V2-Lite's attention, one
+// layer of random weights; the demo and golden models' 48 go through float32 keys): the
+// attention's outputs in each form, fed whole and in chunks of 70, against exact numerics'
+// expanded form, position by position. BF16 activations, keys and cache keep each output row's
+// cosine within ~1e-5 of 1; a wrong key or value layout would not.
+TEST(MlaForms, FastFormsFollowExactAtV2LiteShapes) {
+  if (!fast_numerics_available()) GTEST_SKIP() << "this CPU lacks AVX512-BF16 or VBMI";
+  TempDir tmp;
+  const std::string dir = (tmp.path / "v2-lite").string();
+  ThreadPool pool(2);
+  generate_model(GenerateOptions{.preset = "v2-lite", .out_dir = dir, .layers = 1, .vocab = 256}, pool);
+  auto mapped = Model::load(dir), packed = Model::load(dir, Residency::large_pages);
+  const ModelConfig& config = mapped->config;
+  ASSERT_EQ(config.qk_head_dim(), 192);
+  CpuBackend exact(config, mapped->weights, 2);
+  CpuBackend fast(packed->config, packed->weights, 2, Numerics::fast);
+  const int total = 150, hidden = config.hidden_size;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal;
+  std::vector<float> x(size_t(total) * hidden);
+  for (float& v : x) v = normal(rng);
+  exact.force_attention_form(CpuBackend::AttentionForm::expanded);
+  const std::vector<float> want = attention_outputs(exact, config, x, total, total);
+  for (auto form : {CpuBackend::AttentionForm::expanded, CpuBackend::AttentionForm::absorbed})
+    for (int chunk : {total, 70}) {
+      fast.force_attention_form(form);
+      const std::vector<float> got = attention_outputs(fast, config, x, total, chunk);
+      double worst = 1;
+      for (int p = 0; p < total; ++p)
+        worst = std::min(worst, cosine(got.data() + size_t(p) * hidden, want.data() + size_t(p) * hidden, hidden));
+      const char* name = form == CpuBackend::AttentionForm::expanded ? "expanded" : "absorbed";
+      EXPECT_GE(worst, 0.9999) << name << ", chunks of " << chunk;
+      std::printf("  fast %s, chunks of %d: worst cosine with exact %.7f\n", name, chunk, worst);
+    }
 }
 
 }  // namespace
