@@ -1,6 +1,9 @@
-// Bytes a decode step reads from memory: the weights it multiplies by (attention, dense MLPs,
-// router, shared experts, the routed experts chosen, lm_head, one embedding row) and the KV
-// cache rows it attends over. The numerator of "fraction of memory bandwidth" (DESIGN.md §6).
+// The engine's cost model. Bytes a decode step reads from memory: the weights it multiplies by
+// (attention, dense MLPs, router, shared experts, the routed experts chosen, lm_head, one
+// embedding row) and the KV cache rows it attends over, the numerator of "fraction of memory
+// bandwidth" (DESIGN.md §6); the multiply-adds of MLA's two forms of attention, which pick the
+// form of a prompt chunk; and the FLOPs of a prompt, the numerator of a prefill's fraction of
+// the arithmetic peak.
 #pragma once
 
 #include "model/config.h"
