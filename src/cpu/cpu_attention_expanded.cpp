@@ -57,6 +57,9 @@ void pack_keys(const float* nope_part, const float* rope_part, int rows, int nop
 // Queries a block of scores holds: a block attends to the rows up to its last position.
 constexpr int kExpandedQueryBlock = 64;
 
+// n rows rounded up to whole panels of keys.
+int whole_panels(int n) { return (n + simd::kPanelWidth - 1) / simd::kPanelWidth * simd::kPanelWidth; }
+
 }  // namespace
 
 // Tokens [begin, end) of the batch: one sequence's consecutive positions. Per head on one thread:
@@ -88,7 +91,7 @@ void CpuBackend::attend_expanded(int layer, const Batch& batch, int begin, int e
   });
 
   const bool bf16_keys = fast_ && qk_dim % simd::kBf16Step == 0 && nope % 2 == 0;  // pack_keys: pairs within a part
-  const int padded_rows = (rows + simd::kPanelWidth - 1) / simd::kPanelWidth * simd::kPanelWidth;
+  const int padded_rows = whole_panels(rows);
   pool_.parallel_for(heads, [&](int head_begin, int head_end, int) {
     thread_local std::vector<float> key_nope, keys, values, queries, scores, values_out;
     thread_local std::vector<uint16_t> key_panels;
@@ -113,7 +116,7 @@ void CpuBackend::attend_expanded(int layer, const Batch& batch, int begin, int e
         const int count = std::min(kExpandedQueryBlock, end - block);
         // The rows this block attends to, to whole panels: the scores' row stride.
         const int visible_rows = batch.positions[block + count - 1] + 1;
-        const int stride = (visible_rows + simd::kPanelWidth - 1) / simd::kPanelWidth * simd::kPanelWidth;
+        const int stride = whole_panels(visible_rows);
         for (int i = 0; i < count; ++i)
           std::copy_n(q_.data() + (int64_t(block + i) * heads + h) * qk_dim, qk_dim, queries.data() + int64_t(i) * qk_dim);
         if (bf16_keys) {
